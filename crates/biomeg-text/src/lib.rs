@@ -1,0 +1,1 @@
+//! biomeg-text (see Cargo.toml description).
