@@ -15,7 +15,13 @@ export interface Backend {
   readonly raw: any;
 }
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The package root: the nearest folder above this (bundled) file that holds package.json. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+export const ROOT = packageRoot();
 export const NATIVE_ADDON = path.join(ROOT, 'bindings', 'node', 'biomeg.node');
 export const WASM_JS = path.join(ROOT, 'bindings', 'wasm', 'pkg', 'biomeg_wasm.js');
 export const WASM_BIN = path.join(ROOT, 'bindings', 'wasm', 'pkg', 'biomeg_wasm_bg.wasm');
