@@ -1,1 +1,102 @@
-//! Text bindings (tokenizer, break-out analysis): filled in by the text module work.
+//! Text bindings (napi): the `Tokenizer` class over `biomeg_text::TextTokenizer`, plus the
+//! break-out analysis, label alignment and vocabulary training. Conversion only; no logic here.
+//! The wasm binding (bindings/wasm/src/text.rs) exports the same names and shapes.
+
+use std::sync::Arc;
+
+use biomeg_text as bt;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::js_err;
+
+
+fn text_err(e: bt::TextError) -> napi::Error<String> {
+    js_err(e.code(), e)
+}
+
+/// An encoding: flattened offsets `[start0, end0, start1, end1, ...]` in UTF-16 code units.
+#[napi(object)]
+pub struct Encoded {
+    pub ids: Uint32Array,
+    pub offsets: Uint32Array,
+    pub word_ids: Uint32Array,
+    pub tokens: Vec<String>,
+}
+
+#[napi(object, use_nullable = true)]
+pub struct SpecialIds {
+    pub cls: Option<u32>,
+    pub sep: Option<u32>,
+    pub pad: Option<u32>,
+    pub unk: Option<u32>,
+    pub mask: Option<u32>,
+}
+
+fn encoded(e: bt::TextEncoding) -> Encoded {
+    let offsets: Vec<u32> = e.offsets_utf16.iter().flat_map(|&(s, t)| [s, t]).collect();
+    Encoded {
+        ids: Uint32Array::new(e.ids),
+        offsets: Uint32Array::new(offsets),
+        word_ids: Uint32Array::new(e.word_ids),
+        tokens: e.tokens,
+    }
+}
+
+#[napi]
+pub struct Tokenizer {
+    inner: Arc<bt::TextTokenizer>,
+}
+
+#[napi]
+impl Tokenizer {
+    /// BERT WordPiece from the text of a vocab.txt; `lowercase` null/undefined = detect.
+    #[napi(factory, catch_unwind)]
+    pub fn from_vocab(vocab_text: String, lowercase: Option<bool>, source: String) -> Result<Tokenizer, String> {
+        let t = bt::TextTokenizer::from_vocab_txt(&vocab_text, lowercase, &source).map_err(text_err)?;
+        Ok(Tokenizer { inner: Arc::new(t) })
+    }
+
+    /// Any tokenizer described by a Hugging Face tokenizer.json.
+    #[napi(factory, catch_unwind)]
+    pub fn from_tokenizer_json(json: String, source: String) -> Result<Tokenizer, String> {
+        let t = bt::TextTokenizer::from_tokenizer_json(&json, &source).map_err(text_err)?;
+        Ok(Tokenizer { inner: Arc::new(t) })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn encode(&self, text: String) -> Result<Encoded, String> {
+        self.inner.encode(&text).map(encoded).map_err(text_err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn encode_words(&self, words: Vec<String>) -> Result<Encoded, String> {
+        self.inner.encode_words(&words).map(encoded).map_err(text_err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn token_to_id(&self, token: String) -> Option<u32> {
+        self.inner.token_to_id(&token)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn vocab_size(&self) -> u32 {
+        self.inner.vocab_size() as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn lowercase(&self) -> bool {
+        self.inner.lowercase()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn special_ids(&self) -> SpecialIds {
+        let s = self.inner.special_ids();
+        SpecialIds { cls: s.cls, sep: s.sep, pad: s.pad, unk: s.unk, mask: s.mask }
+    }
+}

@@ -1,1 +1,93 @@
-//! Text bindings (tokenizer, break-out analysis): filled in by the text module work.
+//! Text bindings (wasm-bindgen): the same names and shapes as the Node binding
+//! (bindings/node/src/text.rs). Conversion only; no logic here.
+
+use biomeg_text as bt;
+use js_sys::{Array, Object, Reflect, Uint32Array};
+use wasm_bindgen::prelude::*;
+
+use crate::js_err;
+
+fn text_err(e: bt::TextError) -> JsValue {
+    js_err(e.code(), e)
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+fn opt_u32(v: Option<u32>) -> JsValue {
+    v.map(JsValue::from).unwrap_or(JsValue::NULL)
+}
+
+fn strings(v: &[String]) -> Array {
+    v.iter().map(|s| JsValue::from_str(s)).collect()
+}
+
+/// `{ ids, offsets, wordIds, tokens }` with flattened UTF-16 offsets, as on Node.
+fn encoded(e: bt::TextEncoding) -> Object {
+    let offsets: Vec<u32> = e.offsets_utf16.iter().flat_map(|&(s, t)| [s, t]).collect();
+    let obj = Object::new();
+    set(&obj, "ids", &Uint32Array::from(&e.ids[..]).into());
+    set(&obj, "offsets", &Uint32Array::from(&offsets[..]).into());
+    set(&obj, "wordIds", &Uint32Array::from(&e.word_ids[..]).into());
+    set(&obj, "tokens", &strings(&e.tokens).into());
+    obj
+}
+
+#[wasm_bindgen]
+pub struct Tokenizer {
+    inner: bt::TextTokenizer,
+}
+
+#[wasm_bindgen]
+impl Tokenizer {
+    #[wasm_bindgen(js_name = fromVocab)]
+    pub fn from_vocab(vocab_text: &str, lowercase: Option<bool>, source: &str) -> Result<Tokenizer, JsValue> {
+        let t = bt::TextTokenizer::from_vocab_txt(vocab_text, lowercase, source).map_err(text_err)?;
+        Ok(Tokenizer { inner: t })
+    }
+
+    #[wasm_bindgen(js_name = fromTokenizerJson)]
+    pub fn from_tokenizer_json(json: &str, source: &str) -> Result<Tokenizer, JsValue> {
+        let t = bt::TextTokenizer::from_tokenizer_json(json, source).map_err(text_err)?;
+        Ok(Tokenizer { inner: t })
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Object, JsValue> {
+        self.inner.encode(text).map(encoded).map_err(text_err)
+    }
+
+    #[wasm_bindgen(js_name = encodeWords)]
+    pub fn encode_words(&self, words: Vec<String>) -> Result<Object, JsValue> {
+        self.inner.encode_words(&words).map(encoded).map_err(text_err)
+    }
+
+    #[wasm_bindgen(js_name = tokenToId)]
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    #[wasm_bindgen(js_name = idToToken)]
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    #[wasm_bindgen(js_name = vocabSize)]
+    pub fn vocab_size(&self) -> u32 {
+        self.inner.vocab_size() as u32
+    }
+
+    pub fn lowercase(&self) -> bool {
+        self.inner.lowercase()
+    }
+
+    #[wasm_bindgen(js_name = specialIds)]
+    pub fn special_ids(&self) -> Object {
+        let s = self.inner.special_ids();
+        let obj = Object::new();
+        for (k, v) in [("cls", s.cls), ("sep", s.sep), ("pad", s.pad), ("unk", s.unk), ("mask", s.mask)] {
+            set(&obj, k, &opt_u32(v));
+        }
+        obj
+    }
+}

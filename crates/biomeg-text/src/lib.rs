@@ -1,1 +1,10 @@
-//! biomeg-text (see Cargo.toml description).
+//! biomeg-text: tokenizers (BERT WordPiece from vocab.txt, or tokenizer.json), the sub-token
+//! break-out analysis of BioMegatron (Shin et al., 2020), word-label -> sub-token-label alignment
+//! for both labelling schemes, and vocabulary training. Pure Rust over the `tokenizers` crate
+//! (the same build for native and wasm, so both tokenize identically); no FFI here.
+
+pub mod error;
+pub mod tokenizer;
+
+pub use error::TextError;
+pub use tokenizer::{detect_lowercase, parse_vocab_txt, SpecialIds, TextEncoding, TextTokenizer};
