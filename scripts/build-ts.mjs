@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
-const entries = ['ts/index.ts', 'ts/wasm.ts', 'ts/cli.ts'].filter((f) => existsSync(f));
+const entries = ['ts/index.ts', 'ts/wasm.ts', 'ts/cli.ts', 'ts/eval/index.ts', 'ts/data/index.ts'].filter((f) => existsSync(f));
 for (const dir of ['ts/commands']) {
   if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.endsWith('.ts')) entries.push(path.join(dir, f));
 }
