@@ -34,7 +34,7 @@ function scoreConllevalFile(file: string): NerResult {
       }
       const cols = splitColumns(line);
       const n = cols.length;
-      if (n < 2) throw badData(file, r.lineNo, `expected at least 2 columns (… gold pred), found ${n}`);
+      if (n < 3) throw badData(file, r.lineNo, `expected 'token … gold prediction' columns (or pass --gold), found ${n} column${n === 1 ? '' : 's'}`);
       ev.addCodes(tagCode(ev, cols[n - 2], file, r.lineNo), tagCode(ev, cols[n - 1], file, r.lineNo));
     }
   } finally {
