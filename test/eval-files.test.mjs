@@ -1,6 +1,6 @@
 // `biomeg eval` on prediction files, and the clear errors for bad input.
 import test from 'ava';
-import { runCli, runCliJson } from './helpers-cli.mjs';
+import { runCli, runCliJson } from './fixtures/eval/run-cli.mjs';
 
 const F = (name) => `test/fixtures/eval/files/${name}`;
 const TOL = 1e-9;
