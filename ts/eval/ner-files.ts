@@ -49,6 +49,14 @@ function nextToken(r: LineReader): string | null {
   return null;
 }
 
+/** First and last column of a CoNLL line, without splitting it (hot path); null if < 2 columns. */
+function firstAndLast(line: string): [string, string] | null {
+  const a = line.indexOf('\t');
+  if (a >= 0) return [line.slice(0, a), line.slice(line.lastIndexOf('\t') + 1)];
+  const cols = splitColumns(line);
+  return cols.length < 2 ? null : [cols[0], cols[cols.length - 1]];
+}
+
 function scoreGoldAndPred(goldFile: string, predFile: string): NerResult {
   const ev = new ConllEvaluator();
   const g = new LineReader(goldFile);
@@ -61,8 +69,8 @@ function scoreGoldAndPred(goldFile: string, predFile: string): NerResult {
         continue;
       }
       goldTokens++;
-      const gc = splitColumns(gl);
-      if (gc.length < 2) throw badData(goldFile, g.lineNo, `expected 'token<TAB>label', found ${gc.length} column`);
+      const gc = firstAndLast(gl);
+      if (!gc) throw badData(goldFile, g.lineNo, `expected 'token<TAB>label', found 1 column`);
       const pl = nextToken(p);
       if (pl === null) {
         throw new BiomegError(
@@ -71,8 +79,8 @@ function scoreGoldAndPred(goldFile: string, predFile: string): NerResult {
           { file: goldFile, line: g.lineNo },
         );
       }
-      const pc = splitColumns(pl);
-      if (pc.length < 2) throw badData(predFile, p.lineNo, `expected 'token<TAB>prediction', found ${pc.length} column`);
+      const pc = firstAndLast(pl);
+      if (!pc) throw badData(predFile, p.lineNo, `expected 'token<TAB>prediction', found 1 column`);
       if (pc[0] !== gc[0]) {
         throw new BiomegError(
           'BIOMEG_MISMATCH',
@@ -80,7 +88,7 @@ function scoreGoldAndPred(goldFile: string, predFile: string): NerResult {
           { file: predFile, line: p.lineNo },
         );
       }
-      ev.addCodes(tagCode(ev, gc[gc.length - 1], goldFile, g.lineNo), tagCode(ev, pc[pc.length - 1], predFile, p.lineNo));
+      ev.addCodes(tagCode(ev, gc[1], goldFile, g.lineNo), tagCode(ev, pc[1], predFile, p.lineNo));
     }
     const extra = nextToken(p);
     if (extra !== null) {
