@@ -11,7 +11,7 @@ use napi_derive::napi;
 use crate::js_err;
 
 
-fn text_err(e: bt::TextError) -> napi::Error<String> {
+fn text_err(e: bt::TextError) -> napi::Error {
     js_err(e.code(), e)
 }
 
@@ -52,25 +52,25 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// BERT WordPiece from the text of a vocab.txt; `lowercase` null/undefined = detect.
     #[napi(factory, catch_unwind)]
-    pub fn from_vocab(vocab_text: String, lowercase: Option<bool>, source: String) -> Result<Tokenizer, String> {
+    pub fn from_vocab(vocab_text: String, lowercase: Option<bool>, source: String) -> Result<Tokenizer> {
         let t = bt::TextTokenizer::from_vocab_txt(&vocab_text, lowercase, &source).map_err(text_err)?;
         Ok(Tokenizer { inner: Arc::new(t) })
     }
 
     /// Any tokenizer described by a Hugging Face tokenizer.json.
     #[napi(factory, catch_unwind)]
-    pub fn from_tokenizer_json(json: String, source: String) -> Result<Tokenizer, String> {
+    pub fn from_tokenizer_json(json: String, source: String) -> Result<Tokenizer> {
         let t = bt::TextTokenizer::from_tokenizer_json(&json, &source).map_err(text_err)?;
         Ok(Tokenizer { inner: Arc::new(t) })
     }
 
     #[napi(catch_unwind)]
-    pub fn encode(&self, text: String) -> Result<Encoded, String> {
+    pub fn encode(&self, text: String) -> Result<Encoded> {
         self.inner.encode(&text).map(encoded).map_err(text_err)
     }
 
     #[napi(catch_unwind)]
-    pub fn encode_words(&self, words: Vec<String>) -> Result<Encoded, String> {
+    pub fn encode_words(&self, words: Vec<String>) -> Result<Encoded> {
         self.inner.encode_words(&words).map(encoded).map_err(text_err)
     }
 
@@ -99,4 +99,38 @@ impl Tokenizer {
         let s = self.inner.special_ids();
         SpecialIds { cls: s.cls, sep: s.sep, pad: s.pad, unk: s.unk, mask: s.mask }
     }
+
+    /// Break-out analysis of NER data: all sentences' words flattened, their lengths, one IOB
+    /// label per word. Returns the report as JSON (identical on both backends).
+    #[napi(catch_unwind)]
+    pub fn breakout(
+        &self,
+        words: Vec<String>,
+        sentence_lengths: Uint32Array,
+        labels: Vec<String>,
+        top_k: u32,
+        source: String,
+    ) -> Result<String> {
+        let opts = bt::BreakoutOptions { top_k: top_k as usize, source };
+        bt::breakout_json(&self.inner, &words, &sentence_lengths, &labels, &opts).map_err(text_err)
+    }
+
+    /// Figure-1-style examples (JSON): each word's sub-tokens and its labels under both schemes.
+    #[napi(catch_unwind)]
+    pub fn label_examples(&self, words: Vec<String>, labels: Vec<String>) -> Result<String> {
+        bt::label_examples_json(&self.inner, &words, &labels).map_err(text_err)
+    }
+}
+
+/// Sub-token labels from word labels; scheme "all" (every sub-token) or "first" (others masked).
+#[napi(catch_unwind)]
+pub fn align_labels(word_ids: Uint32Array, labels: Int32Array, scheme: String, ignore_index: i32) -> Result<Int32Array> {
+    let scheme: bt::LabelScheme = scheme.parse().map_err(text_err)?;
+    bt::align_labels(&word_ids, &labels, scheme, ignore_index).map(Int32Array::new).map_err(text_err)
+}
+
+/// Learn a vocabulary; options and result as JSON (see `biomeg_text::train_vocab_json`).
+#[napi(catch_unwind)]
+pub fn train_vocab(corpus: String, options_json: String) -> Result<String> {
+    bt::train_vocab_json(&corpus, &options_json).map_err(text_err)
 }

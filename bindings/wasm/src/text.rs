@@ -90,4 +90,32 @@ impl Tokenizer {
         }
         obj
     }
+
+    pub fn breakout(
+        &self,
+        words: Vec<String>,
+        sentence_lengths: &[u32],
+        labels: Vec<String>,
+        top_k: u32,
+        source: String,
+    ) -> Result<String, JsValue> {
+        let opts = bt::BreakoutOptions { top_k: top_k as usize, source };
+        bt::breakout_json(&self.inner, &words, sentence_lengths, &labels, &opts).map_err(text_err)
+    }
+
+    #[wasm_bindgen(js_name = labelExamples)]
+    pub fn label_examples(&self, words: Vec<String>, labels: Vec<String>) -> Result<String, JsValue> {
+        bt::label_examples_json(&self.inner, &words, &labels).map_err(text_err)
+    }
+}
+
+#[wasm_bindgen(js_name = alignLabels)]
+pub fn align_labels(word_ids: &[u32], labels: &[i32], scheme: &str, ignore_index: i32) -> Result<Vec<i32>, JsValue> {
+    let scheme: bt::LabelScheme = scheme.parse().map_err(text_err)?;
+    bt::align_labels(word_ids, labels, scheme, ignore_index).map_err(text_err)
+}
+
+#[wasm_bindgen(js_name = trainVocab)]
+pub fn train_vocab(corpus: &str, options_json: &str) -> Result<String, JsValue> {
+    bt::train_vocab_json(corpus, options_json).map_err(text_err)
 }

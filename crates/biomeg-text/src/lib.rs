@@ -3,8 +3,14 @@
 //! for both labelling schemes, and vocabulary training. Pure Rust over the `tokenizers` crate
 //! (the same build for native and wasm, so both tokenize identically); no FFI here.
 
+pub mod align;
+pub mod breakout;
 pub mod error;
 pub mod tokenizer;
+pub mod train;
 
+pub use align::{align_labels, label_examples, label_examples_json, LabelExample, LabelScheme, IGNORE_INDEX};
+pub use breakout::{breakout, breakout_json, BreakoutOptions, BreakoutReport};
 pub use error::TextError;
 pub use tokenizer::{detect_lowercase, parse_vocab_txt, SpecialIds, TextEncoding, TextTokenizer};
+pub use train::{train_vocab, train_vocab_json, TrainOptions, TrainedVocab, VocabMeta, VocabModel};

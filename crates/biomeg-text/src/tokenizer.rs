@@ -255,8 +255,14 @@ impl TextTokenizer {
 
     /// Sub-tokens of one word (as `encode_words(&[word])` would give), without offsets.
     pub fn word_pieces(&self, word: &str) -> Result<(Vec<u32>, Vec<String>), TextError> {
-        let enc = self.inner.encode_fast(&[word][..], false).map_err(|e| self.tok_err(e))?;
+        let enc = self.inner.encode(&[word][..], false).map_err(|e| self.tok_err(e))?;
         Ok((enc.get_ids().to_vec(), enc.get_tokens().to_vec()))
+    }
+
+    /// Sub-token ids of one word (no token strings or offsets: the fast path of the analysis).
+    pub fn word_piece_ids(&self, word: &str) -> Result<Vec<u32>, TextError> {
+        let enc = self.inner.encode_fast(&[word][..], false).map_err(|e| self.tok_err(e))?;
+        Ok(enc.get_ids().to_vec())
     }
 
     pub fn token_to_id(&self, tok: &str) -> Option<u32> {

@@ -2,14 +2,8 @@
 
 use biomeg_text::{detect_lowercase, TextTokenizer};
 
-pub const TINY: &[&str] = &[
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "hello", ",", "world", "!", "cafe",
-    "na", "##ive", "中", "文", "##s", "a", "##a", "𝛂", "Hello", "-", "und", "##iff", "##ere", "##nti", "##ated",
-];
-
-pub fn tiny_vocab() -> String {
-    TINY.join("\n") + "\n"
-}
+mod common;
+use common::{tiny_vocab, TINY};
 
 fn uncased() -> TextTokenizer {
     TextTokenizer::from_vocab_txt(&tiny_vocab(), Some(true), "tiny.txt").unwrap()
