@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
-use tokenizers::{Encoding, Tokenizer};
+use tokenizers::{AddedToken, Encoding, Tokenizer};
 
 use crate::error::TextError;
 
@@ -19,6 +19,9 @@ pub const MAX_CHARS_PER_WORD: usize = 100;
 /// vocabulary is taken to be uncased. Shared vocabs: bert-base-uncased 0.007%, PubMedBERT 0.24%,
 /// SciBERT 0.50%, bert-base-cased 28.9%.
 pub const UNCASED_MAX_UPPER_FRACTION: f64 = 0.02;
+
+/// BERT's special tokens, kept whole when they appear in a text.
+pub const BERT_SPECIALS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
 /// Ids of the special tokens a BERT-style model needs; `None` where the vocabulary lacks one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -187,6 +190,14 @@ impl TextTokenizer {
         let mut inner = Tokenizer::new(model);
         inner.with_normalizer(Some(BertNormalizer::new(true, true, Some(lowercase), lowercase)));
         inner.with_pre_tokenizer(Some(BertPreTokenizer));
+        // As Hugging Face does: the special tokens in the vocabulary are matched in the raw text
+        // ("[CLS]" stays one token) and never split or lowercased.
+        let specials: Vec<AddedToken> = BERT_SPECIALS
+            .iter()
+            .filter(|t| inner.token_to_id(t).is_some())
+            .map(|t| AddedToken::from(*t, true))
+            .collect();
+        inner.add_special_tokens(&specials);
         let special = special_ids_of(&inner);
         Ok(TextTokenizer { inner, lowercase, special, source: source.to_string() })
     }

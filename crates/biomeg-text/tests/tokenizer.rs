@@ -120,6 +120,13 @@ fn encode_words_maps_subtokens_to_words() {
 }
 
 #[test]
+fn special_tokens_in_text_stay_whole() {
+    let e = uncased().encode("hello [CLS] [MASK]x [cls]").unwrap();
+    assert_eq!(toks(&e), ["hello", "[CLS]", "[MASK]", "[UNK]", "[UNK]", "[UNK]", "[UNK]"]); // x [ cls ]
+    assert_eq!(&e.offsets_utf16[..3], [(0, 5), (6, 11), (12, 18)]);
+}
+
+#[test]
 fn lookups_and_specials() {
     let t = uncased();
     assert_eq!(t.token_to_id("##aff"), Some(6));
