@@ -66,8 +66,16 @@ async function loadWasm(): Promise<Backend> {
   return wasmCache;
 }
 
+let defaultChoice: BackendChoice = 'auto';
+
+/** The choice used when a call names no backend ('biomeg/wasm' sets 'wasm'). */
+export function setDefaultBackend(choice: BackendChoice): void {
+  defaultChoice = choice;
+}
+
 /** Load a backend. 'auto' prefers native and falls back to wasm. */
-export async function loadBackend(choice: BackendChoice = 'auto'): Promise<Backend> {
+export async function loadBackend(requested?: BackendChoice): Promise<Backend> {
+  const choice = requested ?? defaultChoice;
   if (choice === 'native') return loadNative();
   if (choice === 'wasm') return loadWasm();
   if (nativeAvailable()) {

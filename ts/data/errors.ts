@@ -8,19 +8,8 @@ export type BiomegErrorCode =
   | 'BIOMEG_DOWNLOAD' // HTTP failure
   | 'BIOMEG_USAGE'; // bad arguments
 
-export class BiomegError extends Error {
-  readonly code: BiomegErrorCode;
-  readonly file?: string;
-  readonly line?: number;
-  constructor(code: BiomegErrorCode, message: string, where?: { file?: string; line?: number }) {
-    const prefix = where?.file ? `${where.file}${where.line ? `:${where.line}` : ''}: ` : '';
-    super(prefix + message);
-    this.name = 'BiomegError';
-    this.code = code;
-    this.file = where?.file;
-    this.line = where?.line;
-  }
-}
+import { BiomegError } from '../errors.js';
+export { BiomegError };
 
 export function badData(file: string, line: number | undefined, message: string): BiomegError {
   return new BiomegError('BIOMEG_BAD_DATA', message, { file, line });

@@ -1,0 +1,92 @@
+// The default benchmark suite behind `biomeg bench`: FMA peak, GEMM at BERT shapes and encoder
+// forward speed on native and wasm. Each GEMM / encoder row runs in its own process (bench/worker)
+// so its peak RSS is its own and a crash cannot take the suite down.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { ROOT, nativeAvailable, wasmAvailable, loadBackend, type BackendName } from '../ts/backend.js';
+
+const run = promisify(execFile);
+
+export interface GemmRow { m: number; k: number; n: number; threads: number; backend: BackendName; gflops: number }
+export interface EncoderRow {
+  preset: string; backend: BackendName; threads: number; batch: number; seq: number;
+  ms: number; ms_min: number; ms_max: number; runs: number; tokens_per_s: number; peak_rss_mb: number; params: number;
+}
+export interface BenchReport {
+  peak_gflops: number;
+  peak_gflops_1t: number;
+  threads: number;
+  gemm: GemmRow[];
+  encoder: EncoderRow[];
+  errors: string[];
+  [section: string]: unknown;
+}
+
+export interface SuiteOptions {
+  threads: number;
+  presets: string[];
+  backends: BackendName[];
+  gemmReps: number;
+  encoderReps: number;
+  batch: number;
+  seq: number;
+  progress: (msg: string) => void;
+}
+
+/** The GEMMs of one BERT-base layer on 8 x 128 tokens: QKV, attention output, FFN in, FFN out. */
+export const BERT_GEMM_SHAPES: Array<[number, number, number]> = [
+  [1024, 768, 2304],
+  [1024, 768, 768],
+  [1024, 768, 3072],
+  [1024, 3072, 768],
+];
+
+async function worker(args: string[], timeoutMs: number): Promise<any> {
+  const file = path.join(ROOT, 'dist', 'bench', 'worker.js');
+  const { stdout } = await run(process.execPath, [file, ...args], { timeout: timeoutMs, maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
+  const errors: string[] = [];
+  const backends = o.backends.filter((b) => (b === 'native' ? nativeAvailable() : wasmAvailable()));
+  for (const b of o.backends) if (!backends.includes(b)) errors.push(`${b} backend not built: skipped (run npm run setup)`);
+  let peak = NaN;
+  let peak1 = NaN;
+  if (nativeAvailable()) {
+    o.progress('measuring FMA peak');
+    const be = await loadBackend('native');
+    peak1 = be.raw.fmaPeak(1, 400);
+    peak = o.threads > 1 ? be.raw.fmaPeak(o.threads, 400) : peak1;
+  }
+  const gemm: GemmRow[] = [];
+  for (const backend of backends) {
+    const threadSet = backend === 'native' ? [...new Set([o.threads, 1])] : [1];
+    for (const threads of threadSet) {
+      for (const [m, k, n] of BERT_GEMM_SHAPES) {
+        o.progress(`GEMM ${m}x${k}x${n} ${backend} ${threads}t`);
+        try {
+          gemm.push(await worker(['gemm', backend, String(threads), String(m), String(k), String(n), String(o.gemmReps)], 300_000));
+        } catch (e) {
+          errors.push(`gemm ${m}x${k}x${n} ${backend}: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
+        }
+      }
+    }
+  }
+  const encoder: EncoderRow[] = [];
+  for (const preset of o.presets) {
+    for (const backend of backends) {
+      const threadSet = backend === 'native' ? [...new Set([o.threads, 1])] : [1];
+      for (const threads of threadSet) {
+        o.progress(`encoder ${preset} ${backend} ${threads}t (${o.batch}x${o.seq}, ${o.encoderReps} runs)`);
+        try {
+          encoder.push(await worker(['encoder', backend, String(threads), preset, String(o.batch), String(o.seq), String(o.encoderReps)], 900_000));
+        } catch (e) {
+          errors.push(`encoder ${preset} ${backend} ${threads}t: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
+        }
+      }
+    }
+  }
+  return { peak_gflops: peak, peak_gflops_1t: peak1, threads: o.threads, gemm, encoder, errors };
+}

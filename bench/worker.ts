@@ -1,0 +1,55 @@
+// One measurement in its own process, so its peak RSS is its own: prints one JSON line.
+//   node dist/bench/worker.js gemm    <backend> <threads> <m> <k> <n> <reps>
+//   node dist/bench/worker.js encoder <backend> <threads> <preset> <batch> <seq> <reps>
+import { loadBackend, type BackendName } from '../ts/backend.js';
+import { BiomegModel } from '../ts/model.js';
+import { setThreads } from '../ts/runtime.js';
+import { median } from './stats.js';
+
+async function gemm(backend: BackendName, threads: number, m: number, k: number, n: number, reps: number) {
+  const be = await loadBackend(backend);
+  const g = new be.raw.GemmBench(m, k, n);
+  g.run(threads); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    g.run(threads);
+    times.push((performance.now() - t) / 1000);
+  }
+  const s = median(times);
+  return { m, k, n, threads, backend, gflops: (2 * m * k * n) / s / 1e9, seconds: s };
+}
+
+async function encoder(backend: BackendName, threads: number, preset: string, batch: number, seq: number, reps: number) {
+  await setThreads(threads, backend);
+  const model = await BiomegModel.random(preset, { backend, seed: 1 });
+  const ids = new Uint32Array(batch * seq).map((_, i) => 1000 + ((i * 7919) % 20000));
+  await model.forward({ ids, batch, seq }); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await model.forward({ ids, batch, seq });
+    times.push(performance.now() - t);
+  }
+  const ms = median(times);
+  return {
+    preset, backend, threads, batch, seq, ms, ms_min: Math.min(...times), ms_max: Math.max(...times), runs: reps,
+    tokens_per_s: (batch * seq) / (ms / 1000),
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    params: model.numParams,
+  };
+}
+
+const [kind, backend, threads, ...rest] = process.argv.slice(2);
+const nums = rest.map(Number);
+const run =
+  kind === 'gemm'
+    ? gemm(backend as BackendName, Number(threads), nums[0], nums[1], nums[2], nums[3])
+    : encoder(backend as BackendName, Number(threads), rest[0], nums[1], nums[2], nums[3]);
+run.then(
+  (r) => console.log(JSON.stringify(r)),
+  (e) => {
+    console.error(`${e?.code ?? ''} ${e?.message ?? e}`);
+    process.exit(1);
+  },
+);

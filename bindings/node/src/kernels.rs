@@ -1,0 +1,86 @@
+//! Runtime and kernel bindings (napi): info, thread count, GEMM and FMA peak for the bench.
+
+use biomeg_core::kernels::{dispatch, gemm::MatRef, peak, set_threads as core_set_threads, simd};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::js_err;
+
+
+#[napi(object)]
+pub struct RuntimeInfo {
+    pub simd: String,
+    /// Every instruction set usable on this CPU, best first.
+    pub simd_available: Vec<String>,
+    pub threads: u32,
+    pub cuda: bool,
+    pub cuda_detail: String,
+}
+
+#[napi(catch_unwind)]
+pub fn runtime_info() -> RuntimeInfo {
+    let i = biomeg_core::runtime_info();
+    RuntimeInfo {
+        simd: i.simd.into(),
+        simd_available: simd::available().iter().map(|s| s.name().to_string()).collect(),
+        threads: i.threads as u32,
+        cuda: i.cuda,
+        cuda_detail: i.cuda_detail,
+    }
+}
+
+/// Threads for parallel kernels (0 = default: BIOMEG_THREADS or all cores).
+#[napi(catch_unwind)]
+pub fn set_threads(n: u32) {
+    core_set_threads(n as usize);
+}
+
+/// C[m,n] = A[m,k] * B, with B given as [k,n] or, when `trans_b`, as [n,k] (a Linear weight).
+/// `device`: "cpu", "cuda" or "auto". Returns C.
+#[napi(catch_unwind)]
+pub fn matmul(a: Float32Array, b: Float32Array, m: u32, k: u32, n: u32, trans_b: bool, device: String) -> Result<Float32Array> {
+    let (m, k, n) = (m as usize, k as usize, n as usize);
+    if a.len() != m * k || b.len() != k * n {
+        return Err(js_err("BIOMEG_BAD_INPUT", format!("matmul: A has {} values (need {}), B has {} (need {})", a.len(), m * k, b.len(), k * n)));
+    }
+    let bm = if trans_b { MatRef::transposed(&b, k) } else { MatRef::row_major(&b, n) };
+    let mut c = vec![0f32; m * n];
+    let am = MatRef::row_major(&a, k);
+    match device.as_str() {
+        "auto" => {
+            dispatch::matmul(m, n, k, am, bm, &mut c, n, false);
+        }
+        "cpu" | "cuda" => {
+            let d = if device == "cpu" { dispatch::GemmDevice::Cpu } else { dispatch::GemmDevice::Cuda };
+            dispatch::matmul_on(d, m, n, k, am, bm, &mut c, n, false).map_err(|e| js_err("BIOMEG_NO_CUDA", e))?;
+        }
+        other => return Err(js_err("BIOMEG_BAD_INPUT", format!("device '{other}' is not one of cpu, cuda, auto"))),
+    }
+    Ok(Float32Array::new(c))
+}
+
+/// Buffers for timing GEMMs from JS: [m,k] x [k,n] with B held as a transposed weight, the
+/// shape of a Linear layer. JS times `run` (wasm has no clock inside).
+#[napi]
+pub struct GemmBench {
+    inner: biomeg_core::kernels::bench::GemmBench,
+}
+
+#[napi]
+impl GemmBench {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(m: u32, k: u32, n: u32) -> Self {
+        GemmBench { inner: biomeg_core::kernels::bench::GemmBench::new(m as usize, k as usize, n as usize) }
+    }
+    /// One C = A * B on `threads` threads (CPU).
+    #[napi(catch_unwind)]
+    pub fn run(&mut self, threads: u32) {
+        self.inner.run(threads as usize);
+    }
+}
+
+/// fp32 FMA peak GFLOP/s on `threads` threads, measured now over about `millis` ms.
+#[napi(catch_unwind)]
+pub fn fma_peak(threads: u32, millis: u32) -> f64 {
+    peak::fma_peak_gflops(threads as usize, millis as u64)
+}

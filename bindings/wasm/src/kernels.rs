@@ -1,0 +1,64 @@
+//! Runtime and kernel bindings (wasm-bindgen), the same names as the Node binding.
+
+use biomeg_core::kernels::{dispatch, gemm::MatRef, simd};
+use wasm_bindgen::prelude::*;
+
+use crate::js_err;
+
+/// `{ simd, simdAvailable, threads, cuda, cudaDetail }` like the Node binding.
+#[wasm_bindgen(js_name = runtimeInfo)]
+pub fn runtime_info() -> Result<JsValue, JsValue> {
+    let i = biomeg_core::runtime_info();
+    let o = js_sys::Object::new();
+    let avail: js_sys::Array = simd::available().iter().map(|s| JsValue::from_str(s.name())).collect();
+    js_sys::Reflect::set(&o, &"simd".into(), &i.simd.into())?;
+    js_sys::Reflect::set(&o, &"simdAvailable".into(), &avail)?;
+    js_sys::Reflect::set(&o, &"threads".into(), &(i.threads as u32).into())?;
+    js_sys::Reflect::set(&o, &"cuda".into(), &i.cuda.into())?;
+    js_sys::Reflect::set(&o, &"cudaDetail".into(), &i.cuda_detail.into())?;
+    Ok(o.into())
+}
+
+/// Accepted for API parity; wasm always runs on one thread.
+#[wasm_bindgen(js_name = setThreads)]
+pub fn set_threads(_n: u32) {}
+
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(a: &[f32], b: &[f32], m: u32, k: u32, n: u32, trans_b: bool, device: &str) -> Result<Vec<f32>, JsValue> {
+    let (m, k, n) = (m as usize, k as usize, n as usize);
+    if a.len() != m * k || b.len() != k * n {
+        return Err(js_err("BIOMEG_BAD_INPUT", format!("matmul: A has {} values (need {}), B has {} (need {})", a.len(), m * k, b.len(), k * n)));
+    }
+    let bm = if trans_b { MatRef::transposed(b, k) } else { MatRef::row_major(b, n) };
+    let mut c = vec![0f32; m * n];
+    let dev = match device {
+        "cpu" | "auto" => dispatch::GemmDevice::Cpu,
+        "cuda" => dispatch::GemmDevice::Cuda,
+        other => return Err(js_err("BIOMEG_BAD_INPUT", format!("device '{other}' is not one of cpu, cuda, auto"))),
+    };
+    dispatch::matmul_on(dev, m, n, k, MatRef::row_major(a, k), bm, &mut c, n, false).map_err(|e| js_err("BIOMEG_NO_CUDA", e))?;
+    Ok(c)
+}
+
+#[wasm_bindgen]
+pub struct GemmBench {
+    inner: biomeg_core::kernels::bench::GemmBench,
+}
+
+#[wasm_bindgen]
+impl GemmBench {
+    #[wasm_bindgen(constructor)]
+    pub fn new(m: u32, k: u32, n: u32) -> GemmBench {
+        GemmBench { inner: biomeg_core::kernels::bench::GemmBench::new(m as usize, k as usize, n as usize) }
+    }
+    pub fn run(&mut self, threads: u32) {
+        self.inner.run(threads as usize);
+    }
+}
+
+/// No FMA instruction and no clock inside wasm: NaN (the bench reports the native peak).
+#[wasm_bindgen(js_name = fmaPeak)]
+pub fn fma_peak(_threads: u32, _millis: u32) -> f64 {
+    f64::NAN
+}

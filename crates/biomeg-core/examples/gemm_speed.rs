@@ -1,0 +1,21 @@
+//! Quick GEMM speed probe: `cargo run --release -p biomeg-core --example gemm_speed -- M K N THREADS`.
+use biomeg_core::kernels::{gemm::{gemm_with, MatRef}, peak::fma_peak_gflops, simd};
+use std::time::Instant;
+
+fn main() {
+    let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().unwrap()).collect();
+    let (m, k, n, t) = (a.first().copied().unwrap_or(1024), a.get(1).copied().unwrap_or(768), a.get(2).copied().unwrap_or(3072), a.get(3).copied().unwrap_or(2));
+    let x = vec![0.5f32; m * k];
+    let w = vec![0.25f32; n * k];
+    let mut c = vec![0f32; m * n];
+    let isa = simd::detect();
+    let mut best = f64::MAX;
+    for _ in 0..10 {
+        let s = Instant::now();
+        gemm_with(isa, t, m, n, k, MatRef::row_major(&x, k), MatRef::transposed(&w, k), &mut c, n, false);
+        best = best.min(s.elapsed().as_secs_f64());
+    }
+    let peak = fma_peak_gflops(t, 300);
+    let g = 2.0 * (m * n * k) as f64 / best / 1e9;
+    println!("{} m{m} k{k} n{n} t{t}: {g:.1} GFLOP/s, FMA peak {peak:.1}, {:.1}%", isa.name(), 100.0 * g / peak);
+}

@@ -1,0 +1,171 @@
+//! Fused multi-head self-attention: scores, key mask, softmax and the weighted sum of values in
+//! one pass over key blocks with an online softmax (running max and sum per query row), so only
+//! a BQ x BK block of scores ever exists per thread, never a head's full seq x seq matrix.
+
+use super::ops::exp_fast;
+use super::{par_for, simd_dispatch, SharedMut};
+
+const BQ: usize = 32;
+const BK: usize = 64;
+
+/// Shapes of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+/// `qkv`: [batch*seq, 3*H] rows holding Q | K | V (head h at columns h*dh..(h+1)*dh of each part).
+/// `key_mask`: [batch*seq], true where the key is a real token. Writes `out`: [batch*seq, H].
+/// A query whose keys are all masked gets zeros.
+pub fn fused_attention(qkv: &[f32], key_mask: &[bool], s: AttnShape, out: &mut [f32]) {
+    let h = s.heads * s.head_dim;
+    assert_eq!(qkv.len(), s.batch * s.seq * 3 * h, "attention: qkv has the wrong size");
+    assert_eq!(out.len(), s.batch * s.seq * h, "attention: out has the wrong size");
+    let o = SharedMut(out.as_mut_ptr());
+    par_for(s.batch * s.heads, |bh| {
+        let (b, head) = (bh / s.heads, bh % s.heads);
+        attend_one_head(qkv, &key_mask[b * s.seq..(b + 1) * s.seq], s, b, head, o);
+    });
+}
+
+simd_dispatch! {
+    fn attend_one_head(qkv: &[f32], mask: &[bool], s: AttnShape, b: usize, head: usize, out: SharedMut) {
+        let (seq, dh) = (s.seq, s.head_dim);
+        let h = s.heads * dh;
+        let ld = 3 * h;
+        let row = |t: usize| &qkv[(b * seq + t) * ld..(b * seq + t + 1) * ld];
+        let scale = 1.0 / (dh as f32).sqrt();
+        // K^T for this head, so scores for a query row are axpy's over contiguous keys.
+        let mut kt = vec![0f32; dh * seq];
+        for t in 0..seq {
+            let k = &row(t)[h + head * dh..h + (head + 1) * dh];
+            for d in 0..dh {
+                kt[d * seq + t] = k[d];
+            }
+        }
+        let mut scores = [0f32; BQ * BK];
+        let mut acc = vec![0f32; BQ * dh];
+        let mut m = [f32::NEG_INFINITY; BQ];
+        let mut l = [0f32; BQ];
+        for q0 in (0..seq).step_by(BQ) {
+            let nq = BQ.min(seq - q0);
+            acc[..nq * dh].fill(0.0);
+            m.fill(f32::NEG_INFINITY);
+            l.fill(0.0);
+            for k0 in (0..seq).step_by(BK) {
+                let nk = BK.min(seq - k0);
+                if !mask[k0..k0 + nk].iter().any(|&v| v) {
+                    continue;
+                }
+                // scores[i, j] = scale * q_i . k_j, masked keys -> -inf
+                for i in 0..nq {
+                    let q = &row(q0 + i)[head * dh..(head + 1) * dh];
+                    let srow = &mut scores[i * BK..i * BK + nk];
+                    srow.fill(0.0);
+                    for d in 0..dh {
+                        let qd = q[d] * scale;
+                        let krow = &kt[d * seq + k0..d * seq + k0 + nk];
+                        for (sv, kv) in srow.iter_mut().zip(krow) {
+                            *sv += qd * kv;
+                        }
+                    }
+                    for (sv, &keep) in srow.iter_mut().zip(&mask[k0..k0 + nk]) {
+                        if !keep {
+                            *sv = f32::NEG_INFINITY;
+                        }
+                    }
+                    // online softmax update for row i
+                    let bmax = srow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mnew = m[i].max(bmax);
+                    let alpha = if m[i] == f32::NEG_INFINITY { 0.0 } else { exp_fast(m[i] - mnew) };
+                    let mut psum = 0f32;
+                    for sv in srow.iter_mut() {
+                        *sv = if *sv == f32::NEG_INFINITY { 0.0 } else { exp_fast(*sv - mnew) };
+                        psum += *sv;
+                    }
+                    l[i] = l[i] * alpha + psum;
+                    m[i] = mnew;
+                    let arow = &mut acc[i * dh..(i + 1) * dh];
+                    if alpha != 1.0 {
+                        arow.iter_mut().for_each(|v| *v *= alpha);
+                    }
+                    for (j, &p) in srow.iter().enumerate() {
+                        if p != 0.0 {
+                            let v = &row(k0 + j)[2 * h + head * dh..2 * h + (head + 1) * dh];
+                            for (a, vv) in arow.iter_mut().zip(v) {
+                                *a += p * vv;
+                            }
+                        }
+                    }
+                }
+            }
+            for i in 0..nq {
+                let inv = if l[i] > 0.0 { 1.0 / l[i] } else { 0.0 };
+                // SAFETY: each (b, head) task writes only its own head's columns.
+                let dst = unsafe { out.slice((b * seq + q0 + i) * h + head * dh, dh) };
+                for (o, a) in dst.iter_mut().zip(&acc[i * dh..(i + 1) * dh]) {
+                    *o = a * inv;
+                }
+            }
+        }
+    }
+}
+
+/// Unfused reference: materializes the full score matrix per head, f64 softmax.
+pub fn attention_reference(qkv: &[f32], key_mask: &[bool], s: AttnShape) -> Vec<f32> {
+    let (seq, dh) = (s.seq, s.head_dim);
+    let h = s.heads * dh;
+    let mut out = vec![0f32; s.batch * seq * h];
+    for b in 0..s.batch {
+        for head in 0..s.heads {
+            for i in 0..seq {
+                let q = &qkv[(b * seq + i) * 3 * h + head * dh..][..dh];
+                let mut sc: Vec<f64> = (0..seq)
+                    .map(|j| {
+                        let k = &qkv[(b * seq + j) * 3 * h + h + head * dh..][..dh];
+                        q.iter().zip(k).map(|(a, c)| *a as f64 * *c as f64).sum::<f64>() / (dh as f64).sqrt()
+                    })
+                    .collect();
+                let mx = (0..seq).filter(|&j| key_mask[b * seq + j]).map(|j| sc[j]).fold(f64::NEG_INFINITY, f64::max);
+                let mut z = 0.0;
+                for j in 0..seq {
+                    sc[j] = if key_mask[b * seq + j] { (sc[j] - mx).exp() } else { 0.0 };
+                    z += sc[j];
+                }
+                for d in 0..dh {
+                    let mut acc = 0.0;
+                    for j in 0..seq {
+                        acc += sc[j] / z * qkv[(b * seq + j) * 3 * h + 2 * h + head * dh + d] as f64;
+                    }
+                    out[(b * seq + i) * h + head * dh + d] = if z > 0.0 { acc as f32 } else { 0.0 };
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_matches_reference_across_block_edges_and_masks() {
+        for &(batch, seq, heads, dh) in &[(2, 5, 2, 8), (2, 70, 3, 16), (1, 130, 2, 64)] {
+            let s = AttnShape { batch, seq, heads, head_dim: dh };
+            let mut rng = crate::rng::Rng::new(7);
+            let qkv: Vec<f32> = (0..batch * seq * 3 * heads * dh).map(|_| rng.normal() * 2.0).collect();
+            // batch 0: all keys; batch 1: only the first 3 (padding after)
+            let mask: Vec<bool> = (0..batch * seq).map(|i| i < seq || i % seq < 3).collect();
+            let mut out = vec![0f32; batch * seq * heads * dh];
+            fused_attention(&qkv, &mask, s, &mut out);
+            let want = attention_reference(&qkv, &mask, s);
+            for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 2e-5, "{s:?} idx {i}: {a} vs {b}");
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Compute kernels: GEMM (with cuBLAS dispatch), fused attention, LayerNorm, GELU, softmax.
+//! Each fast kernel has a plain reference version that tests compare it with.
+
+pub mod attention;
+pub mod bench;
+pub mod dispatch;
+pub mod gemm;
+pub mod ops;
+pub mod peak;
+pub mod simd;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Threads used by parallel kernels: set_threads(n), else BIOMEG_THREADS, else every core.
+/// Always 1 on wasm (no shared-memory threads there).
+pub fn threads() -> usize {
+    if cfg!(target_arch = "wasm32") {
+        return 1;
+    }
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::env::var("BIOMEG_THREADS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            THREADS.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
+
+/// Set the thread count for parallel kernels (0 = back to the default).
+pub fn set_threads(n: usize) {
+    THREADS.store(n, Ordering::Relaxed);
+}
+
+/// Run `f(i)` for i in 0..n, spread over the kernel threads in contiguous chunks.
+pub fn par_for<F: Fn(usize) + Sync>(n: usize, f: F) {
+    let t = threads().min(n);
+    if t <= 1 {
+        (0..n).for_each(f);
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread::scope(|s| {
+        let per = n.div_ceil(t);
+        let f = &f;
+        for w in 1..t {
+            s.spawn(move || (w * per..((w + 1) * per).min(n)).for_each(f));
+        }
+        (0..per.min(n)).for_each(f);
+    });
+    #[cfg(target_arch = "wasm32")]
+    (0..n).for_each(f);
+}
+
+/// A raw pointer that parallel loops use to write disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+pub struct SharedMut(pub *mut f32);
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+impl SharedMut {
+    /// # Safety
+    /// The caller guarantees no two threads touch overlapping ranges.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
+/// Compile a kernel body twice, once with AVX2+FMA enabled, and pick at run time.
+macro_rules! simd_dispatch {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                if matches!($crate::kernels::simd::detect(), $crate::kernels::simd::Isa::Avx2 | $crate::kernels::simd::Isa::Avx512) {
+                    // SAFETY: the CPU has AVX2 and FMA (checked by detect()).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_dispatch;

@@ -1,0 +1,89 @@
+// `biomeg bench`: the benchmark suite, as terminal tables plus JSON and Markdown reports.
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import path from 'node:path';
+import { runSuite, type BenchReport } from '../../bench/suite.js';
+import { markdownTable, textTable, writeFileAtomic, type Cell } from '../report.js';
+import type { BackendName } from '../backend.js';
+
+const HELP = `Usage: biomeg bench [options]
+
+Default suite (no download needed): this machine's FMA peak, GEMM GFLOP/s at BERT-base layer
+shapes (8 x 128 tokens), and encoder forward speed for the bert-base and biomegatron-345m presets
+(random weights, batch 8 x 128) on the native and wasm backends.
+
+Options:
+  --json               print the report as JSON on stdout (tables go to stderr)
+  --out DIR            where bench.json and bench.md are written (default: reports/)
+  --presets A,B        encoder presets (default bert-base,biomegatron-345m; also bert-large,
+                       biomegatron-800m, biomegatron-1.2b, tiny)
+  --backends A,B       native,wasm (default both)
+  --threads N          native threads (default: all cores)
+  --reps N             timed encoder runs per row, median reported (default 3)
+  --quick              bert-base only, 1 timed run, fewer GEMM repetitions
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean' }, out: { type: 'string' }, presets: { type: 'string' }, backends: { type: 'string' },
+      threads: { type: 'string' }, reps: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const quick = !!values.quick;
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const t0 = Date.now();
+  const report: BenchReport = await runSuite({
+    threads: Number(values.threads ?? os.availableParallelism()),
+    presets: (values.presets ?? (quick ? 'bert-base' : 'bert-base,biomegatron-345m')).split(','),
+    backends: (values.backends ?? 'native,wasm').split(',') as BackendName[],
+    gemmReps: quick ? 3 : 7,
+    encoderReps: Number(values.reps ?? (quick ? 1 : 3)),
+    batch: 8,
+    seq: 128,
+    progress: (m) => log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`),
+  });
+  report.machine = { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version, date: new Date().toISOString() };
+  const { text, md } = render(report);
+  const outDir = values.out ?? 'reports';
+  writeFileAtomic(path.join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomic(path.join(outDir, 'bench.md'), md);
+  if (values.json) {
+    log(text);
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    console.log(text);
+    console.log(`\nreports: ${path.join(outDir, 'bench.json')}, ${path.join(outDir, 'bench.md')}`);
+  }
+  return report.errors.length && !report.gemm.length && !report.encoder.length ? 1 : 0;
+}
+
+function render(r: BenchReport): { text: string; md: string } {
+  const gh = ['GEMM m x k x n', 'backend', 'threads', 'GFLOP/s', '% of peak'];
+  const gr: Cell[][] = r.gemm.map((g) => {
+    const peak = g.threads === 1 ? r.peak_gflops_1t : r.peak_gflops;
+    return [`${g.m} x ${g.k} x ${g.n}`, g.backend, g.threads, g.gflops, (100 * g.gflops) / peak];
+  });
+  const eh = ['encoder', 'backend', 'threads', 'batch x seq', 'ms (median)', 'min-max ms', 'tokens/s', 'peak RSS MB'];
+  const er: Cell[][] = r.encoder.map((e) => [e.preset, e.backend, e.threads, `${e.batch} x ${e.seq}`, e.ms, `${e.ms_min.toFixed(0)}-${e.ms_max.toFixed(0)}`, e.tokens_per_s, e.peak_rss_mb]);
+  const notes: string[] = [];
+  const nat = (p: string, t: number) => r.encoder.find((e) => e.preset === p && e.backend === 'native' && e.threads === t);
+  const was = (p: string) => r.encoder.find((e) => e.preset === p && e.backend === 'wasm');
+  for (const p of new Set(r.encoder.map((e) => e.preset))) {
+    const n1 = nat(p, 1);
+    const w = was(p);
+    if (n1 && w) notes.push(`${p}: wasm (simd128, 1 thread) / native (1 thread) time = ${(w.ms / n1.ms).toFixed(2)}x`);
+  }
+  const big = r.gemm.find((g) => g.backend === 'native' && g.threads === r.threads && g.k === 768 && g.n === 3072);
+  if (big) notes.push(`GEMM 1024x768x3072 native ${r.threads} threads: ${((100 * big.gflops) / r.peak_gflops).toFixed(1)}% of the FMA peak measured in this run`);
+  const head = `FMA peak (measured now): ${r.peak_gflops_1t.toFixed(1)} GFLOP/s on 1 thread, ${r.peak_gflops.toFixed(1)} on ${r.threads}`;
+  const errs = r.errors.length ? `\nProblems:\n${r.errors.map((e) => `  - ${e}`).join('\n')}` : '';
+  const text = [head, '', textTable(gh, gr), '', textTable(eh, er), '', ...notes].join('\n') + errs;
+  const md = ['# biomeg bench', '', head, '', markdownTable(gh, gr), '', markdownTable(eh, er), '', ...notes.map((n) => `- ${n}`), errs, ''].join('\n');
+  return { text, md };
+}

@@ -1,0 +1,10 @@
+// biomeg: biomedical BERT-style language models for JavaScript (native addon or WebAssembly).
+export { BiomegModel, modelFiles, entitiesFromWords, softmax } from './model.js';
+export type { ModelConfigJson, LoadOptions, WindowOptions, EncodedText, Entity, Classification, Answer, ModelFiles } from './model.js';
+export { planWindows, bestWindowFor, type Window } from './windows.js';
+export { loadBackend, nativeAvailable, wasmAvailable, type Backend, type BackendChoice, type BackendName } from './backend.js';
+export { BiomegError } from './errors.js';
+export { runtimeInfo, setThreads, matmul, type RuntimeInfoJson } from './runtime.js';
+export * from './text/index.js';
+export * from './data/index.js';
+export * from './eval/index.js';
