@@ -207,9 +207,15 @@ impl TextTokenizer {
     pub fn from_tokenizer_json(json: &str, source: &str) -> Result<Self, TextError> {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| TextError::BadTokenizer { source: source.to_string(), msg: format!("not valid JSON: {e}") })?;
-        let inner: Tokenizer = json
+        let mut inner: Tokenizer = json
             .parse()
             .map_err(|e| TextError::BadTokenizer { source: source.to_string(), msg: format!("not a tokenizer.json: {e}") })?;
+        // Windowing and padding are the pipelines' job: a tokenizer.json that pads or truncates
+        // to a fixed length (all-MiniLM-L6-v2's pads to 128) must not do it here.
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| TextError::BadTokenizer { source: source.to_string(), msg: format!("cannot disable truncation: {e}") })?;
         let lowercase = value.get("normalizer").map(json_lowercases).unwrap_or(false);
         let special = special_ids_of(&inner);
         Ok(TextTokenizer { inner, lowercase, special, source: source.to_string() })
