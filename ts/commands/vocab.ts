@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`${r.vocab} (${r.lowercase ? 'uncased' : 'cased'})`);
       for (const e of r.examples) {
         const w = Math.max(...e.tokens.map((t) => t.length), 1, ...e.all.map((l) => l.length));
-        const row = (cells: string[]): string => cells.map((c) => c.padEnd(w)).join(' ');
+        const row = (cells: string[]): string => cells.map((c) => c.padEnd(w)).join(' ').trimEnd();
         console.log(`  ${e.word}  -> ${e.tokens.length} sub-token${e.tokens.length === 1 ? '' : 's'}`);
         console.log(`    tokens     ${row(e.tokens)}`);
         console.log(`    (a) all    ${row(e.all)}`);

@@ -55,7 +55,8 @@ export interface SpecialIds {
   mask: number | null;
 }
 
-export type LabelScheme = 'all' | 'first';
+import type { LabelScheme } from '../eval/decode.js';
+export type { LabelScheme };
 
 export interface LabelExample {
   word: string;
@@ -106,6 +107,23 @@ export interface NerData {
   source: string;
 }
 
+/** NER data packed for the binding: one string + lengths, label ids (a few arrays instead of
+ *  two JS strings per word; wasm cannot take millions of separate strings). */
+export function packNerData(data: NerData): { text: string; wordLengths: Uint32Array; labelNames: string[]; labelIds: Uint32Array } {
+  const n = data.words.length;
+  const wordLengths = new Uint32Array(n);
+  const labelIds = new Uint32Array(data.labels.length);
+  const names = new Map<string, number>();
+  for (let i = 0; i < n; i++) wordLengths[i] = data.words[i].length;
+  for (let i = 0; i < data.labels.length; i++) {
+    const l = data.labels[i];
+    let id = names.get(l);
+    if (id === undefined) names.set(l, (id = names.size));
+    labelIds[i] = id;
+  }
+  return { text: data.words.join(''), wordLengths, labelNames: [...names.keys()], labelIds };
+}
+
 export interface LoadTokenizerOptions {
   /** Force the casing of a vocab.txt (default: meta.json of a learned vocabulary, else detected). */
   lowercase?: boolean;
@@ -148,7 +166,10 @@ export class Tokenizer {
   }
   /** Break-out analysis of NER data (see PAPERS.md). */
   breakout(data: NerData, opts: { topK?: number } = {}): BreakoutReport {
-    const json = call(() => this.raw.breakout(data.words, data.sentenceLengths, data.labels, opts.topK ?? 20, data.source));
+    const p = packNerData(data);
+    const json = call(() =>
+      this.raw.breakout(p.text, p.wordLengths, data.sentenceLengths, p.labelNames, p.labelIds, opts.topK ?? 20, data.source),
+    );
     return JSON.parse(json) as BreakoutReport;
   }
   /** Figure-1-style examples: sub-tokens and both labellings of each word. */

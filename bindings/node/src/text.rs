@@ -100,19 +100,23 @@ impl Tokenizer {
         SpecialIds { cls: s.cls, sep: s.sep, pad: s.pad, unk: s.unk, mask: s.mask }
     }
 
-    /// Break-out analysis of NER data: all sentences' words flattened, their lengths, one IOB
-    /// label per word. Returns the report as JSON (identical on both backends).
+    /// Break-out analysis of NER data, packed: all words concatenated (`text`) with their UTF-16
+    /// lengths, sentence lengths, label names and one label id per word. Returns JSON.
     #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
     pub fn breakout(
         &self,
-        words: Vec<String>,
+        text: String,
+        word_lengths: Uint32Array,
         sentence_lengths: Uint32Array,
-        labels: Vec<String>,
+        label_names: Vec<String>,
+        label_ids: Uint32Array,
         top_k: u32,
         source: String,
     ) -> Result<String> {
         let opts = bt::BreakoutOptions { top_k: top_k as usize, source };
-        bt::breakout_json(&self.inner, &words, &sentence_lengths, &labels, &opts).map_err(text_err)
+        bt::breakout_packed_json(&self.inner, &text, &word_lengths, &sentence_lengths, &label_names, &label_ids, &opts)
+            .map_err(text_err)
     }
 
     /// Figure-1-style examples (JSON): each word's sub-tokens and its labels under both schemes.

@@ -1,5 +1,7 @@
 //! Text bindings (wasm-bindgen): the same names and shapes as the Node binding
-//! (bindings/node/src/text.rs). Conversion only; no logic here.
+//! (bindings/node/src/text.rs). Conversion only; no logic here. Parameters are camelCase so the
+//! generated .d.ts matches the Node one.
+#![allow(non_snake_case)]
 
 use biomeg_text as bt;
 use js_sys::{Array, Object, Reflect, Uint32Array};
@@ -42,8 +44,8 @@ pub struct Tokenizer {
 #[wasm_bindgen]
 impl Tokenizer {
     #[wasm_bindgen(js_name = fromVocab)]
-    pub fn from_vocab(vocab_text: &str, lowercase: Option<bool>, source: &str) -> Result<Tokenizer, JsValue> {
-        let t = bt::TextTokenizer::from_vocab_txt(vocab_text, lowercase, source).map_err(text_err)?;
+    pub fn from_vocab(vocabText: &str, lowercase: Option<bool>, source: &str) -> Result<Tokenizer, JsValue> {
+        let t = bt::TextTokenizer::from_vocab_txt(vocabText, lowercase, source).map_err(text_err)?;
         Ok(Tokenizer { inner: t })
     }
 
@@ -91,16 +93,20 @@ impl Tokenizer {
         obj
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn breakout(
         &self,
-        words: Vec<String>,
-        sentence_lengths: &[u32],
-        labels: Vec<String>,
-        top_k: u32,
+        text: &str,
+        wordLengths: &[u32],
+        sentenceLengths: &[u32],
+        labelNames: Vec<String>,
+        labelIds: &[u32],
+        topK: u32,
         source: String,
     ) -> Result<String, JsValue> {
-        let opts = bt::BreakoutOptions { top_k: top_k as usize, source };
-        bt::breakout_json(&self.inner, &words, sentence_lengths, &labels, &opts).map_err(text_err)
+        let opts = bt::BreakoutOptions { top_k: topK as usize, source };
+        bt::breakout_packed_json(&self.inner, text, wordLengths, sentenceLengths, &labelNames, labelIds, &opts)
+            .map_err(text_err)
     }
 
     #[wasm_bindgen(js_name = labelExamples)]
@@ -110,12 +116,12 @@ impl Tokenizer {
 }
 
 #[wasm_bindgen(js_name = alignLabels)]
-pub fn align_labels(word_ids: &[u32], labels: &[i32], scheme: &str, ignore_index: i32) -> Result<Vec<i32>, JsValue> {
+pub fn align_labels(wordIds: &[u32], labels: &[i32], scheme: &str, ignoreIndex: i32) -> Result<Vec<i32>, JsValue> {
     let scheme: bt::LabelScheme = scheme.parse().map_err(text_err)?;
-    bt::align_labels(word_ids, labels, scheme, ignore_index).map_err(text_err)
+    bt::align_labels(wordIds, labels, scheme, ignoreIndex).map_err(text_err)
 }
 
 #[wasm_bindgen(js_name = trainVocab)]
-pub fn train_vocab(corpus: &str, options_json: &str) -> Result<String, JsValue> {
-    bt::train_vocab_json(corpus, options_json).map_err(text_err)
+pub fn train_vocab(corpus: &str, optionsJson: &str) -> Result<String, JsValue> {
+    bt::train_vocab_json(corpus, optionsJson).map_err(text_err)
 }

@@ -298,3 +298,70 @@ pub fn breakout_json<S: AsRef<str>, L: AsRef<str>>(
     let rep = breakout(tok, words, sentence_lengths, labels, opts)?;
     serde_json::to_string(&rep).map_err(|e| TextError::BadArgument(e.to_string()))
 }
+
+/// Words packed for a binding call: all words concatenated, with each word's length in UTF-16
+/// code units (JavaScript `length`). Returns the words as slices of `text`.
+pub fn split_utf16_lengths<'a>(text: &'a str, lengths: &[u32]) -> Result<Vec<&'a str>, TextError> {
+    let bad = |msg: String| TextError::BadArgument(format!("packed words: {msg}"));
+    let mut out = Vec::with_capacity(lengths.len());
+    if text.is_ascii() {
+        let mut pos = 0usize;
+        for &n in lengths {
+            let end = pos + n as usize;
+            if end > text.len() {
+                return Err(bad(format!("word lengths add up past the text ({} code units)", text.len())));
+            }
+            out.push(&text[pos..end]);
+            pos = end;
+        }
+        if pos != text.len() {
+            return Err(bad(format!("word lengths add up to {pos} but the text has {} code units", text.len())));
+        }
+        return Ok(out);
+    }
+    let mut chars = text.char_indices();
+    let mut byte = 0usize;
+    for (k, &n) in lengths.iter().enumerate() {
+        let start = byte;
+        let mut units = 0u32;
+        while units < n {
+            let Some((b, c)) = chars.next() else {
+                return Err(bad(format!("word {} runs past the end of the text", k + 1)));
+            };
+            units += c.len_utf16() as u32;
+            byte = b + c.len_utf8();
+        }
+        if units != n {
+            return Err(bad(format!("word {} ends inside a surrogate pair", k + 1)));
+        }
+        out.push(&text[start..byte]);
+    }
+    if byte != text.len() {
+        return Err(bad("word lengths add up to less than the text".to_string()));
+    }
+    Ok(out)
+}
+
+/// [`breakout_json`] over packed input (the bindings' face): words as one string plus UTF-16
+/// lengths, labels as ids into `label_names`. Two strings and three arrays cross the boundary
+/// instead of two strings per word.
+pub fn breakout_packed_json<L: AsRef<str>>(
+    tok: &TextTokenizer,
+    text: &str,
+    word_lengths: &[u32],
+    sentence_lengths: &[u32],
+    label_names: &[L],
+    label_ids: &[u32],
+    opts: &BreakoutOptions,
+) -> Result<String, TextError> {
+    let words = split_utf16_lengths(text, word_lengths)?;
+    let labels = label_ids
+        .iter()
+        .map(|&i| {
+            label_names.get(i as usize).map(|l| l.as_ref()).ok_or_else(|| {
+                TextError::BadArgument(format!("label id {i} but only {} label names", label_names.len()))
+            })
+        })
+        .collect::<Result<Vec<&str>, TextError>>()?;
+    breakout_json(tok, &words, sentence_lengths, &labels, opts)
+}

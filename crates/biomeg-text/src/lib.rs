@@ -10,7 +10,7 @@ pub mod tokenizer;
 pub mod train;
 
 pub use align::{align_labels, label_examples, label_examples_json, LabelExample, LabelScheme, IGNORE_INDEX};
-pub use breakout::{breakout, breakout_json, BreakoutOptions, BreakoutReport};
+pub use breakout::{breakout, breakout_json, breakout_packed_json, split_utf16_lengths, BreakoutOptions, BreakoutReport};
 pub use error::TextError;
 pub use tokenizer::{detect_lowercase, parse_vocab_txt, SpecialIds, TextEncoding, TextTokenizer};
 pub use train::{train_vocab, train_vocab_json, TrainOptions, TrainedVocab, VocabMeta, VocabModel};

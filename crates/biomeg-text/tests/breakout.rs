@@ -167,3 +167,19 @@ fn train_errors() {
     assert!(train_vocab(CORPUS, &TrainOptions { size: 3, ..Default::default() }).is_err());
     assert!("bpe".parse::<VocabModel>().is_err());
 }
+
+#[test]
+fn packed_words() {
+    let text = "𝛂bcdé";
+    assert_eq!(split_utf16_lengths(text, &[2, 2, 2]).unwrap(), ["𝛂", "bc", "dé"]);
+    assert_eq!(split_utf16_lengths("abcd", &[1, 3]).unwrap(), ["a", "bcd"]);
+    assert_eq!(split_utf16_lengths("", &[]).unwrap(), Vec::<&str>::new());
+    assert!(split_utf16_lengths(text, &[1, 5]).is_err(), "splits a surrogate pair");
+    assert!(split_utf16_lengths("abcd", &[1, 2]).is_err());
+    assert!(split_utf16_lengths("abcd", &[1, 4]).is_err());
+    let t = tiny(true);
+    let json = breakout_packed_json(&t, "Unaffablehello", &[9, 5], &[2], &["B-X", "I-X"], &[0, 1], &BreakoutOptions::default()).unwrap();
+    let direct = breakout_json(&t, &["Unaffable", "hello"], &[2], &["B-X", "I-X"], &BreakoutOptions::default()).unwrap();
+    assert_eq!(json, direct);
+    assert!(breakout_packed_json(&t, "ab", &[2], &[1], &["O"], &[3], &BreakoutOptions::default()).is_err());
+}
