@@ -32,8 +32,8 @@ impl<'a> MatRef<'a> {
     }
 }
 
-const KC: usize = 256;
-const MC: usize = 120; // multiple of every MR below (6, 12, 4): 120 = 6*20 = 12*10 = 4*30
+const KC: usize = 768;
+const MC: usize = 48; // multiple of every MR below (12, 6, 4)
 const NC: usize = 2048;
 
 /// Work per call below which threads are not worth spawning (FLOPs).
