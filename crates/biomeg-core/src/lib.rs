@@ -6,6 +6,7 @@ pub mod error;
 pub mod kernels;
 pub mod model;
 pub mod rng;
+pub mod train;
 pub mod weights;
 
 pub use config::{ModelConfig, PRESETS};

@@ -1,0 +1,207 @@
+//! Forward-with-cache and backward kernels for the training path: Linear, LayerNorm, GELU (erf),
+//! tanh/ReLU, dropout (stateless, regenerable mask), embeddings and softmax cross-entropy with an
+//! ignore index. Every backward has a float64 finite-difference check in `train::tests`.
+
+use crate::kernels::dispatch::matmul;
+use crate::kernels::gemm::MatRef;
+use crate::kernels::ops::{erf_fast, exp_fast};
+use crate::kernels::{par_for, SharedMut};
+use crate::model::{Act, Linear};
+
+/// Index given to cross-entropy rows that take no part in the loss (PyTorch's default).
+pub const IGNORE_INDEX: i32 = -100;
+
+/// y = x W^T + b (W stored [out, in]); x is [rows, in].
+pub fn linear_forward(l: &Linear, x: &[f32], rows: usize) -> Vec<f32> {
+    let mut y = vec![0f32; rows * l.out];
+    l.forward(x, rows, &mut y);
+    y
+}
+
+/// Backward of y = x W^T + b: adds x^T-weighted dy into `gw`/`gb`, returns dx = dy W when asked.
+pub fn linear_backward(l: &Linear, gw: &mut [f32], gb: &mut [f32], x: &[f32], dy: &[f32], rows: usize, want_dx: bool) -> Option<Vec<f32>> {
+    let (inp, out) = (l.inp, l.out);
+    debug_assert_eq!(x.len(), rows * inp);
+    debug_assert_eq!(dy.len(), rows * out);
+    // dW[out, in] += dy^T [out, rows] x [rows, in]
+    matmul(out, inp, rows, MatRef::transposed(dy, out), MatRef::row_major(x, inp), gw, inp, true);
+    for row in dy.chunks_exact(out) {
+        for (g, d) in gb.iter_mut().zip(row) {
+            *g += d;
+        }
+    }
+    want_dx.then(|| {
+        let mut dx = vec![0f32; rows * inp];
+        matmul(rows, inp, out, MatRef::row_major(dy, out), MatRef::row_major(&l.w, inp), &mut dx, inp, false);
+        dx
+    })
+}
+
+/// What LayerNorm's backward needs: the normalized input and 1/std per row.
+#[derive(Default)]
+pub struct LnCache {
+    pub xhat: Vec<f32>,
+    pub rstd: Vec<f32>,
+}
+
+/// y = (x - mean) / sqrt(var + eps) * g + b per row of width g.len(); statistics in f64-free
+/// two-pass f32 like the inference kernel.
+pub fn layer_norm_forward(x: &[f32], g: &[f32], b: &[f32], eps: f32) -> (Vec<f32>, LnCache) {
+    let w = g.len();
+    let rows = x.len() / w;
+    let mut y = vec![0f32; x.len()];
+    let mut xhat = vec![0f32; x.len()];
+    let mut rstd = vec![0f32; rows];
+    for r in 0..rows {
+        let xr = &x[r * w..(r + 1) * w];
+        let mean = xr.iter().sum::<f32>() / w as f32;
+        let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / w as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        rstd[r] = inv;
+        for j in 0..w {
+            let xh = (xr[j] - mean) * inv;
+            xhat[r * w + j] = xh;
+            y[r * w + j] = xh * g[j] + b[j];
+        }
+    }
+    (y, LnCache { xhat, rstd })
+}
+
+/// LayerNorm backward: accumulates dgamma/dbeta, returns dx.
+pub fn layer_norm_backward(c: &LnCache, g: &[f32], gg: &mut [f32], gb: &mut [f32], dy: &[f32]) -> Vec<f32> {
+    let w = g.len();
+    let rows = c.rstd.len();
+    let mut dx = vec![0f32; dy.len()];
+    for r in 0..rows {
+        let (xh, d) = (&c.xhat[r * w..(r + 1) * w], &dy[r * w..(r + 1) * w]);
+        let (mut s1, mut s2) = (0f32, 0f32);
+        for j in 0..w {
+            let dxh = d[j] * g[j];
+            s1 += dxh;
+            s2 += dxh * xh[j];
+            gg[j] += d[j] * xh[j];
+            gb[j] += d[j];
+        }
+        let (m1, m2) = (s1 / w as f32, s2 / w as f32);
+        let inv = c.rstd[r];
+        for j in 0..w {
+            dx[r * w + j] = inv * (d[j] * g[j] - m1 - xh[j] * m2);
+        }
+    }
+    dx
+}
+
+/// GELU (erf form) of every element, out of place.
+pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
+    let mut y = x.to_vec();
+    crate::kernels::ops::gelu(&mut y);
+    y
+}
+
+/// dx = dy * GELU'(x), GELU'(x) = Phi(x) + x phi(x).
+pub fn gelu_backward(x: &[f32], dy: &mut [f32]) {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    let n = x.len();
+    let p = SharedMut(dy.as_mut_ptr());
+    const CHUNK: usize = 1 << 14;
+    par_for(n.div_ceil(CHUNK), |c| {
+        let s = c * CHUNK;
+        let len = CHUNK.min(n - s);
+        // SAFETY: chunks are disjoint.
+        let d = unsafe { p.slice(s, len) };
+        for (dv, &xv) in d.iter_mut().zip(&x[s..s + len]) {
+            let cdf = 0.5 * (1.0 + erf_fast(xv * std::f32::consts::FRAC_1_SQRT_2));
+            let pdf = INV_SQRT_2PI * exp_fast(-0.5 * xv * xv);
+            *dv *= cdf + xv * pdf;
+        }
+    });
+}
+
+/// Apply a head activation out of place.
+pub fn act_forward(act: Act, x: &[f32]) -> Vec<f32> {
+    match act {
+        Act::Gelu => gelu_forward(x),
+        Act::Relu => x.iter().map(|v| v.max(0.0)).collect(),
+        Act::Tanh => x.iter().map(|v| v.tanh()).collect(),
+    }
+}
+
+/// dy *= act'(x) where `x` is the pre-activation and `y` the activation output.
+pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &mut [f32]) {
+    match act {
+        Act::Gelu => gelu_backward(x, dy),
+        Act::Relu => dy.iter_mut().zip(x).for_each(|(d, &v)| {
+            if v <= 0.0 {
+                *d = 0.0
+            }
+        }),
+        Act::Tanh => dy.iter_mut().zip(y).for_each(|(d, &t)| *d *= 1.0 - t * t),
+    }
+}
+
+/// SplitMix64 finalizer: a stateless hash, so dropout masks are recomputed in backward instead
+/// of stored, and are identical on native and wasm.
+#[inline(always)]
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Keep decision for element `idx` of the dropout stream `seed` with drop probability given as
+/// a 24-bit threshold.
+#[inline(always)]
+pub fn keep(seed: u64, idx: u64, threshold: u32) -> bool {
+    (mix64(seed ^ idx.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 40) as u32 >= threshold
+}
+
+/// Drop probability p as the 24-bit threshold `keep` compares with.
+pub fn drop_threshold(p: f32) -> u32 {
+    (p.clamp(0.0, 1.0) as f64 * (1u64 << 24) as f64).round() as u32
+}
+
+/// Inverted dropout in place: x_i *= keep_i / (1 - p). It is its own backward (same seed on dy).
+/// p = 0 leaves x untouched.
+pub fn dropout(x: &mut [f32], p: f32, seed: u64) {
+    if p <= 0.0 {
+        return;
+    }
+    let th = drop_threshold(p);
+    let scale = 1.0 / (1.0 - p);
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = if keep(seed, i as u64, th) { *v * scale } else { 0.0 };
+    }
+}
+
+/// Softmax cross-entropy over rows of `logits` [rows, classes] with integer targets; rows whose
+/// target is IGNORE_INDEX (or any negative / out-of-range value) are skipped. Returns the mean
+/// loss over counted rows (0 when none) and dlogits of that mean, times `scale`.
+pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[i32], scale: f32) -> (f32, usize, Vec<f32>) {
+    let rows = targets.len();
+    debug_assert_eq!(logits.len(), rows * classes);
+    let count = targets.iter().filter(|&&t| t >= 0 && (t as usize) < classes).count();
+    let mut grad = vec![0f32; logits.len()];
+    if count == 0 {
+        return (0.0, 0, grad);
+    }
+    let inv = scale / count as f32;
+    let mut total = 0f64;
+    for r in 0..rows {
+        let t = targets[r];
+        if t < 0 || t as usize >= classes {
+            continue;
+        }
+        let row = &logits[r * classes..(r + 1) * classes];
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let z: f32 = row.iter().map(|v| (v - m).exp()).sum();
+        let lse = m + z.ln();
+        total += (lse - row[t as usize]) as f64;
+        let g = &mut grad[r * classes..(r + 1) * classes];
+        for j in 0..classes {
+            g[j] = (row[j] - lse).exp() * inv;
+        }
+        g[t as usize] -= inv;
+    }
+    ((total / count as f64) as f32, count, grad)
+}
