@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { alignLabels, loadTokenizer, readNerData, trainVocab } from '../dist/text/index.js';
+import { alignLabels, breakoutTable, loadTokenizer, readNerData, trainVocab } from '../dist/text/index.js';
 
 const BACKENDS = ['native', 'wasm'];
 const FIX = new URL('./fixtures/text/', import.meta.url);
@@ -121,6 +121,22 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+test('break-out counts on the shared vocabularies and data match Hugging Face (fast and pure-Python)', async (t) => {
+  if (!needShared(t)) return;
+  const ref = JSON.parse(readFileSync(fixturePath('hf-breakout.json'), 'utf8')).results;
+  t.is(ref.length, 12);
+  const vocabs = [...new Set(ref.map((r) => r.vocab))].map((v) => ({ path: `${VOCABS}/${v}` }));
+  for (const backend of BACKENDS) {
+    const rows = await breakoutTable(vocabs, { dataDir: DATA, backend });
+    for (const r of ref) {
+      const row = rows.find((x) => x.vocab === r.vocab && x.dataset === r.dataset);
+      const what = `${backend} ${r.vocab} ${r.dataset}`;
+      t.deepEqual([row.words, row.subtokens, row.allWords, row.allSubtokens], [r.words, r.subtokens, r.allWords, r.allSubtokens], what);
+      t.is(row.subtokens, r.slowSubtokens, `${what}: pure-Python tokenizer`);
+    }
+  }
+});
 
 test('native and wasm give identical break-out reports', async (t) => {
   const [n, w] = await Promise.all(BACKENDS.map((backend) => loadTokenizer(TINY, { backend })));
