@@ -62,12 +62,14 @@ export async function breakoutTable(vocabs: VocabSpec[], opts: BreakoutTableOpti
   const rows: BreakoutRow[] = [];
   for (const v of vocabs) {
     const tok = await loadTokenizer(v.path, { lowercase: v.lowercase, backend: opts.backend });
+    // a forced casing is part of the name, so FILE and FILE:cased can share a table
+    const vocab = v.lowercase === undefined ? tok.name : `${tok.name}:${v.lowercase ? 'uncased' : 'cased'}`;
     for (const d of data) {
       const r = tok.breakout(d.data, { topK: opts.topK ?? 10 });
       const byType: BreakoutRow['byType'] = {};
       for (const [t, c] of Object.entries(r.byType)) byType[t] = { mentions: c.mentions, words: c.words, subtokens: c.subtokens, rate: c.rate };
       rows.push({
-        vocab: tok.name,
+        vocab,
         dataset: d.name,
         split,
         words: r.entity.words,
