@@ -115,7 +115,7 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: shared vocabularies match Hugging Face BertTokenizerFast`, async (t) => {
     if (!needVocabs(t)) return;
-    const files = readdirSync(FIX).filter((f) => f.startsWith('hf-'));
+    const files = readdirSync(FIX).filter((f) => f.startsWith('hf-') && f !== 'hf-breakout.json');
     t.is(files.length, 4);
     for (const f of files) {
       const fx = JSON.parse(readFileSync(fixturePath(f), 'utf8'));
