@@ -215,8 +215,9 @@ fn head_forward(enc: &Encoder, x: &[f32], batch: usize, seq: usize, d: DropCfg) 
     (logits, hc)
 }
 
-/// Backward from d(logits); adds every parameter gradient into `g` (same shape as `enc`).
-pub fn backward(enc: &Encoder, g: &mut Encoder, mut c: Cache, dlogits: &[f32]) {
+/// Backward from d(logits); adds every parameter gradient into `g` (same shape as `enc`). The
+/// word-embedding row of `pad_id` gets no gradient (nn.Embedding's padding_idx, as in HF BERT).
+pub fn backward(enc: &Encoder, g: &mut Encoder, mut c: Cache, dlogits: &[f32], pad_id: Option<u32>) {
     let cfg = &enc.cfg;
     let t = c.batch * c.seq;
     let d = c.drop;
@@ -278,7 +279,8 @@ pub fn backward(enc: &Encoder, g: &mut Encoder, mut c: Cache, dlogits: &[f32]) {
     for (i, row) in dx.chunks_exact(e).enumerate() {
         let (id, pos) = (c.ids[i] as usize, i % c.seq);
         let tt = c.type_ids.get(i).copied().unwrap_or(0) as usize;
-        for (dst, base) in [(&mut g.emb.word, id * e), (&mut g.emb.pos, pos * e), (&mut g.emb.typ, tt * e)] {
+        let word = (Some(c.ids[i]) != pad_id).then_some((&mut g.emb.word, id * e));
+        for (dst, base) in word.into_iter().chain([(&mut g.emb.pos, pos * e), (&mut g.emb.typ, tt * e)]) {
             for (a, v) in dst[base..base + e].iter_mut().zip(row) {
                 *a += v;
             }

@@ -98,6 +98,9 @@ pub struct TrainOptions {
     pub head_dropout: f32,
     /// Seed of every dropout mask [seed] (42).
     pub seed: u64,
+    /// Token id whose word embedding is never updated [padTokenId] (0, BERT's [PAD]; null = none).
+    /// `with_model_config` takes it from config.json's pad_token_id.
+    pub pad_token_id: Option<u32>,
 }
 
 impl Default for TrainOptions {
@@ -116,6 +119,7 @@ impl Default for TrainOptions {
             attn_dropout: 0.1,
             head_dropout: 0.1,
             seed: 42,
+            pad_token_id: Some(0),
         }
     }
 }
@@ -143,15 +147,31 @@ impl TrainOptions {
                 "attnDropout" => o.attn_dropout = f()? as f32,
                 "headDropout" => o.head_dropout = f()? as f32,
                 "seed" => o.seed = u()?,
+                "padTokenId" => o.pad_token_id = if val.is_null() { None } else { Some(u()? as u32) },
                 _ => {
                     return Err(bad_input(format!(
-                        "unknown training option '{k}' (known: lr, weightDecay, beta1, beta2, eps, warmupSteps, totalSteps, maxGradNorm, accumSteps, hiddenDropout, attnDropout, headDropout, seed)"
+                        "unknown training option '{k}' (known: lr, weightDecay, beta1, beta2, eps, warmupSteps, totalSteps, maxGradNorm, accumSteps, hiddenDropout, attnDropout, headDropout, seed, padTokenId)"
                     )))
                 }
             }
         }
         o.validate()?;
         Ok(o)
+    }
+
+    /// Take pad_token_id from config.json text (when present) unless the options set it.
+    pub fn with_model_config(mut self, config_json: &str, options_json: &str) -> Self {
+        let set_here = options_json.contains("\"padTokenId\"");
+        if !set_here {
+            if let Ok(v) = serde_json::from_str::<Value>(config_json) {
+                match v.get("pad_token_id") {
+                    Some(Value::Null) => self.pad_token_id = None,
+                    Some(n) => self.pad_token_id = n.as_u64().map(|n| n as u32).or(self.pad_token_id),
+                    None => {}
+                }
+            }
+        }
+        self
     }
 
     pub fn validate(&self) -> TrainResult<()> {
@@ -176,7 +196,7 @@ impl TrainOptions {
             "lr": self.lr, "weightDecay": self.weight_decay, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
             "warmupSteps": self.warmup_steps, "totalSteps": self.total_steps, "maxGradNorm": self.max_grad_norm,
             "accumSteps": self.accum_steps, "hiddenDropout": self.hidden_dropout, "attnDropout": self.attn_dropout,
-            "headDropout": self.head_dropout, "seed": self.seed,
+            "headDropout": self.head_dropout, "seed": self.seed, "padTokenId": self.pad_token_id,
         })
         .to_string()
     }
@@ -320,7 +340,7 @@ impl Trainer {
         if !loss.is_finite() {
             return Err(TrainError::NonFinite { what: "loss", value: loss, step: self.step });
         }
-        backprop::backward(&self.enc, &mut self.grads, cache, &dlogits);
+        backprop::backward(&self.enc, &mut self.grads, cache, &dlogits, self.opts.pad_token_id);
         self.batches += 1;
         Ok((loss, counted))
     }

@@ -14,7 +14,10 @@ const FORMAT: &str = "biomeg-train-state";
 fn with_metadata(bytes: Vec<u8>, meta: &[(&str, String)]) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: serde_json::Map<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).expect("own header");
-    header.insert("__metadata__".into(), meta.iter().map(|(k, v)| (k.to_string(), Value::from(v.clone()))).collect::<serde_json::Map<_, _>>().into());
+    header.insert(
+        "__metadata__".into(),
+        meta.iter().map(|(k, v)| (k.to_string(), Value::from(v.clone()))).collect::<serde_json::Map<_, _>>().into(),
+    );
     let mut h = Value::Object(header).to_string().into_bytes();
     while !(8 + h.len()).is_multiple_of(8) {
         h.push(b' ');
@@ -28,8 +31,14 @@ fn with_metadata(bytes: Vec<u8>, meta: &[(&str, String)]) -> Vec<u8> {
 
 fn read_metadata(bytes: &[u8], file: &str) -> TrainResult<serde_json::Map<String, Value>> {
     let bad = |m: &str| TrainError::Core(CoreError::Weights { file: file.into(), msg: m.into() });
-    let n = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize).ok_or_else(|| bad("too short for a safetensors header"))?;
-    let h: Value = bytes.get(8..8usize.saturating_add(n)).and_then(|h| serde_json::from_slice(h).ok()).ok_or_else(|| bad("unreadable safetensors header"))?;
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+        .ok_or_else(|| bad("too short for a safetensors header"))?;
+    let h: Value = bytes
+        .get(8..8usize.saturating_add(n))
+        .and_then(|h| serde_json::from_slice(h).ok())
+        .ok_or_else(|| bad("unreadable safetensors header"))?;
     Ok(h.get("__metadata__").and_then(Value::as_object).cloned().unwrap_or_default())
 }
 
@@ -62,10 +71,18 @@ impl Trainer {
     pub fn load_state(&mut self, bytes: &[u8], file: &str) -> TrainResult<()> {
         let meta = read_metadata(bytes, file)?;
         if meta.get("format").and_then(Value::as_str) != Some(FORMAT) {
-            return Err(TrainError::Core(CoreError::Weights { file: file.into(), msg: format!("not a biomeg training state (no __metadata__.format = \"{FORMAT}\")") }));
+            return Err(TrainError::Core(CoreError::Weights {
+                file: file.into(),
+                msg: format!("not a biomeg training state (no __metadata__.format = \"{FORMAT}\")"),
+            }));
         }
         let num = |k: &str| -> TrainResult<u64> {
-            meta.get(k).and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| TrainError::Core(CoreError::Weights { file: file.into(), msg: format!("__metadata__.{k} missing or not an integer") }))
+            meta.get(k).and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
+                TrainError::Core(CoreError::Weights {
+                    file: file.into(),
+                    msg: format!("__metadata__.{k} missing or not an integer"),
+                })
+            })
         };
         let (step, batches) = (num("step")?, num("batches")?);
         let st = SafeTensors::open(bytes, file)?;
@@ -92,25 +109,12 @@ impl Trainer {
     /// `electra.` prefix on encoder tensors, heads under `classifier` / `qa_outputs`), loadable by
     /// `crate::load_from_bytes` with `config_json()`.
     pub fn export_weights(&self) -> Vec<u8> {
-        let prefix = if self.enc.cfg.model_type == "electra" { "electra." } else { "bert." };
-        let h = self.enc.cfg.hidden;
-        let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-        for (info, t) in params(&self.enc) {
-            let full = if info.name.starts_with("embeddings") || info.name.starts_with("encoder.") || info.name.starts_with("pooler.") { format!("{prefix}{}", info.name) } else { info.name.clone() };
-            if let Some(base) = full.strip_suffix(".qkv.weight") {
-                for (i, part) in ["query", "key", "value"].iter().enumerate() {
-                    owned.push((format!("{base}.{part}.weight"), vec![h, h], t[i * h * h..(i + 1) * h * h].to_vec()));
-                }
-            } else if let Some(base) = full.strip_suffix(".qkv.bias") {
-                for (i, part) in ["query", "key", "value"].iter().enumerate() {
-                    owned.push((format!("{base}.{part}.bias"), vec![h], t[i * h..(i + 1) * h].to_vec()));
-                }
-            } else {
-                owned.push((full, info.shape.clone(), t.clone()));
-            }
-        }
-        let refs: Vec<(&str, &[usize], &[f32])> = owned.iter().map(|(n, s, t)| (n.as_str(), s.as_slice(), t.as_slice())).collect();
-        with_metadata(write_safetensors(&refs), &[("format", "pt".to_string())])
+        export_hf(&self.enc)
+    }
+
+    /// The accumulated gradients under the same names as `export_weights` (tests, debugging).
+    pub fn export_gradients(&self) -> Vec<u8> {
+        export_hf(self.grads())
     }
 
     /// config.json text matching `export_weights` (with `biomeg_head`).
@@ -122,4 +126,31 @@ impl Trainer {
     pub fn task(&self) -> HeadTask {
         self.enc.head.as_ref().map(|h| h.task).unwrap_or(HeadTask::Token)
     }
+}
+
+/// Tensors of `e` under Hugging Face checkpoint names.
+fn export_hf(e: &crate::model::Encoder) -> Vec<u8> {
+    let prefix = if e.cfg.model_type == "electra" { "electra." } else { "bert." };
+    let h = e.cfg.hidden;
+    let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for (info, t) in params(e) {
+        let full = if info.name.starts_with("embeddings") || info.name.starts_with("encoder.") || info.name.starts_with("pooler.") {
+            format!("{prefix}{}", info.name)
+        } else {
+            info.name.clone()
+        };
+        if let Some(base) = full.strip_suffix(".qkv.weight") {
+            for (i, part) in ["query", "key", "value"].iter().enumerate() {
+                owned.push((format!("{base}.{part}.weight"), vec![h, h], t[i * h * h..(i + 1) * h * h].to_vec()));
+            }
+        } else if let Some(base) = full.strip_suffix(".qkv.bias") {
+            for (i, part) in ["query", "key", "value"].iter().enumerate() {
+                owned.push((format!("{base}.{part}.bias"), vec![h], t[i * h..(i + 1) * h].to_vec()));
+            }
+        } else {
+            owned.push((full, info.shape.clone(), t.clone()));
+        }
+    }
+    let refs: Vec<(&str, &[usize], &[f32])> = owned.iter().map(|(n, s, t)| (n.as_str(), s.as_slice(), t.as_slice())).collect();
+    with_metadata(write_safetensors(&refs), &[("format", "pt".to_string())])
 }

@@ -446,7 +446,7 @@ fn dropout_case(mt: &str, kind: &str, d: DropCfg) {
     let (lg, cache) = backprop::forward(&tr.enc, &b, d);
     let (_, _, dl) = tr.loss(&lg, &labels, batch, seq, 1.0).unwrap();
     let mut g = super::params::zeros_like(&tr.enc);
-    backprop::backward(&tr.enc, &mut g, cache, &dl);
+    backprop::backward(&tr.enc, &mut g, cache, &dl, None);
     let gp: Vec<(String, Vec<f32>)> = params(&g).into_iter().map(|(i, t)| (i.name, t.clone())).collect();
     let mut worst = 0f64;
     for (k, (name, gv)) in gp.iter().enumerate() {
