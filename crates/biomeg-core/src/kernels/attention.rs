@@ -1,12 +1,14 @@
 //! Fused multi-head self-attention: scores, key mask, softmax and the weighted sum of values in
 //! one pass over key blocks with an online softmax (running max and sum per query row), so only
 //! a BQ x BK block of scores ever exists per thread, never a head's full seq x seq matrix.
+//! Both block products (Q K^T and P V) run on the GEMM micro-kernels via strided views.
 
+use super::gemm::{gemm_with, MatRef};
 use super::ops::exp_fast;
-use super::{par_for, simd_dispatch, SharedMut};
+use super::{par_for, simd, simd_dispatch, SharedMut};
 
-const BQ: usize = 32;
-const BK: usize = 64;
+const BQ: usize = 64;
+const BK: usize = 128;
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -36,17 +38,10 @@ simd_dispatch! {
         let (seq, dh) = (s.seq, s.head_dim);
         let h = s.heads * dh;
         let ld = 3 * h;
-        let row = |t: usize| &qkv[(b * seq + t) * ld..(b * seq + t + 1) * ld];
+        let isa = simd::detect();
+        let base = b * seq * ld;
         let scale = 1.0 / (dh as f32).sqrt();
-        // K^T for this head, so scores for a query row are axpy's over contiguous keys.
-        let mut kt = vec![0f32; dh * seq];
-        for t in 0..seq {
-            let k = &row(t)[h + head * dh..h + (head + 1) * dh];
-            for d in 0..dh {
-                kt[d * seq + t] = k[d];
-            }
-        }
-        let mut scores = [0f32; BQ * BK];
+        let mut scores = vec![0f32; BQ * BK];
         let mut acc = vec![0f32; BQ * dh];
         let mut m = [f32::NEG_INFINITY; BQ];
         let mut l = [0f32; BQ];
@@ -55,30 +50,24 @@ simd_dispatch! {
             acc[..nq * dh].fill(0.0);
             m.fill(f32::NEG_INFINITY);
             l.fill(0.0);
+            let q = MatRef { data: &qkv[base + q0 * ld + head * dh..], rs: ld, cs: 1 };
             for k0 in (0..seq).step_by(BK) {
                 let nk = BK.min(seq - k0);
-                if !mask[k0..k0 + nk].iter().any(|&v| v) {
+                let kmask = &mask[k0..k0 + nk];
+                if !kmask.iter().any(|&v| v) {
                     continue;
                 }
-                // scores[i, j] = scale * q_i . k_j, masked keys -> -inf
+                // S = Q_blk K_blk^T (K rows viewed as the columns of B)
+                let k = MatRef { data: &qkv[base + k0 * ld + h + head * dh..], rs: 1, cs: ld };
+                gemm_with(isa, 1, nq, nk, dh, q, k, &mut scores, BK, false);
                 for i in 0..nq {
-                    let q = &row(q0 + i)[head * dh..(head + 1) * dh];
                     let srow = &mut scores[i * BK..i * BK + nk];
-                    srow.fill(0.0);
-                    for d in 0..dh {
-                        let qd = q[d] * scale;
-                        let krow = &kt[d * seq + k0..d * seq + k0 + nk];
-                        for (sv, kv) in srow.iter_mut().zip(krow) {
-                            *sv += qd * kv;
-                        }
+                    let mut bmax = f32::NEG_INFINITY;
+                    for (sv, &keep) in srow.iter_mut().zip(kmask) {
+                        *sv = if keep { *sv * scale } else { f32::NEG_INFINITY };
+                        bmax = bmax.max(*sv);
                     }
-                    for (sv, &keep) in srow.iter_mut().zip(&mask[k0..k0 + nk]) {
-                        if !keep {
-                            *sv = f32::NEG_INFINITY;
-                        }
-                    }
-                    // online softmax update for row i
-                    let bmax = srow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    // online softmax: rescale what was accumulated under the old row max
                     let mnew = m[i].max(bmax);
                     let alpha = if m[i] == f32::NEG_INFINITY { 0.0 } else { exp_fast(m[i] - mnew) };
                     let mut psum = 0f32;
@@ -88,19 +77,14 @@ simd_dispatch! {
                     }
                     l[i] = l[i] * alpha + psum;
                     m[i] = mnew;
-                    let arow = &mut acc[i * dh..(i + 1) * dh];
                     if alpha != 1.0 {
-                        arow.iter_mut().for_each(|v| *v *= alpha);
-                    }
-                    for (j, &p) in srow.iter().enumerate() {
-                        if p != 0.0 {
-                            let v = &row(k0 + j)[2 * h + head * dh..2 * h + (head + 1) * dh];
-                            for (a, vv) in arow.iter_mut().zip(v) {
-                                *a += p * vv;
-                            }
-                        }
+                        acc[i * dh..(i + 1) * dh].iter_mut().for_each(|v| *v *= alpha);
                     }
                 }
+                // O_blk += P V_blk
+                let p = MatRef { data: &scores, rs: BK, cs: 1 };
+                let v = MatRef { data: &qkv[base + k0 * ld + 2 * h + head * dh..], rs: ld, cs: 1 };
+                gemm_with(isa, 1, nq, dh, nk, p, v, &mut acc, dh, true);
             }
             for i in 0..nq {
                 let inv = if l[i] > 0.0 { 1.0 / l[i] } else { 0.0 };

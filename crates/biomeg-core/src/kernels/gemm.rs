@@ -92,8 +92,9 @@ unsafe impl Sync for CPtr {}
 #[allow(clippy::too_many_arguments)]
 fn gemm_serial(isa: Isa, m: usize, _n: usize, k: usize, a: MatRef, b: MatRef, c: CPtr, ldc: usize, accumulate: bool, j_begin: usize, j_end: usize) {
     let (mr, nr) = (isa.mr(), isa.nr());
-    let mut apack = vec![0f32; MC * KC];
-    let mut bpack = vec![0f32; NC.min((j_end - j_begin).next_multiple_of(nr)) * KC];
+    // Sized to the problem: attention calls this for small blocks many times.
+    let mut apack = vec![0f32; MC.min(m.next_multiple_of(mr)) * KC.min(k)];
+    let mut bpack = vec![0f32; NC.min((j_end - j_begin).next_multiple_of(nr)) * KC.min(k)];
     let mut jc = j_begin;
     while jc < j_end {
         let nc = NC.min(j_end - jc);
