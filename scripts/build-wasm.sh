@@ -14,10 +14,6 @@ else
   PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
     wasm-pack --quiet "${args[@]}" --mode force -- -Z build-std=std,panic_abort
 fi
-if command -v wasm-opt >/dev/null; then
-  wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-    bindings/wasm/pkg/biomeg_wasm_bg.wasm -o bindings/wasm/pkg/biomeg_wasm_bg.wasm.opt \
-    && mv bindings/wasm/pkg/biomeg_wasm_bg.wasm.opt bindings/wasm/pkg/biomeg_wasm_bg.wasm \
-    || echo "wasm-opt failed; keeping the unoptimized module" >&2
-fi
+# No wasm-opt pass: Debian's binaryen 108 writes a module whose externref table init fails at
+# load time (and exits 0), while rustc's own -O3 output is what the bench measures.
 test -f bindings/wasm/pkg/biomeg_wasm_bg.wasm

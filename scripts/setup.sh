@@ -15,7 +15,7 @@ command -v node >/dev/null || { log "Node.js >= 20 is required"; exit 1; }
 # wasm32 toolchain: a rustup target if present, else Debian's rustc-web with its std sources.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   need=()
-  for p in rustc-web cargo-web rust-web-src lld-22 binaryen; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+  for p in rustc-web cargo-web rust-web-src lld-22; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]} (wasm32 toolchain; rustup has no wasm32 target here)"
     $SUDO apt-get update -qq
