@@ -5,6 +5,10 @@ import path from 'node:path';
 import { runSuite, type BenchReport } from '../../bench/suite.js';
 import { markdownTable, textTable, writeFileAtomic, type Cell } from '../report.js';
 import type { BackendName } from '../backend.js';
+import { existsSync } from 'node:fs';
+import { benchEval } from '../../bench/eval.js';
+import { benchBreakoutTable, breakoutSpeed, repeatedNerCorpus, corpusWords } from '../text/bench.js';
+import { breakoutMarkdown } from '../text/table.js';
 
 const HELP = `Usage: biomeg bench [options]
 
@@ -21,6 +25,11 @@ Options:
   --threads N          native threads (default: all cores)
   --reps N             timed encoder runs per row, median reported (default 3)
   --quick              bert-base only, 1 timed run, fewer GEMM repetitions
+  --data DIR           benchmark data (default: $BIOMEG_DATA); adds the sub-token break-out
+                       table and break-out speed over a 10M-word corpus
+  --vocabs DIR         vocabularies for the break-out table (default: $BIOMEG_VOCABS, else
+                       DIR/../vocab)
+  --no-data            skip the data-dependent sections
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -29,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       json: { type: 'boolean' }, out: { type: 'string' }, presets: { type: 'string' }, backends: { type: 'string' },
       threads: { type: 'string' }, reps: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      data: { type: 'string' }, vocabs: { type: 'string' }, 'no-data': { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -48,8 +58,37 @@ export async function main(argv: string[]): Promise<number> {
     seq: 128,
     progress: (m) => log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`),
   });
+  const progress = (m: string) => log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`);
+  progress('scoring a 1M-token CoNLL prediction file (eval speed)');
+  report.eval = await benchEval({ runs: quick ? 3 : 5 });
+  const dataDir = values['no-data'] ? undefined : values.data ?? process.env.BIOMEG_DATA;
+  let breakoutMd = '';
+  if (dataDir && existsSync(dataDir)) {
+    const vocabDir = values.vocabs ?? process.env.BIOMEG_VOCABS ?? path.join(dataDir, '..', 'vocab');
+    progress(`sub-token break-out table (${vocabDir} x ${dataDir})`);
+    const rows = await benchBreakoutTable(dataDir, vocabDir);
+    if (rows) {
+      report.breakout = rows;
+      breakoutMd = breakoutMarkdown(rows);
+      const pubmed = path.join(vocabDir, 'pubmedbert-base-uncased');
+      const corpus = path.join(dataDir, 'pubmed-abstracts-mini', 'pubmed_abstracts_mini.txt');
+      if (existsSync(pubmed) && existsSync(corpus)) {
+        const data = repeatedNerCorpus(dataDir, quick ? 2_000_000 : 10_000_000);
+        const cold = corpusWords(corpus);
+        report.breakout_speed = [];
+        for (const backend of ['native', 'wasm'] as const) {
+          progress(`break-out speed, ${data.words.length.toLocaleString()} words, ${backend}`);
+          (report.breakout_speed as unknown[]).push(await breakoutSpeed({ vocab: pubmed, backend, data, cold, runs: quick ? 1 : 3 }));
+        }
+      }
+    }
+  } else {
+    log('no data directory (--data or BIOMEG_DATA): break-out table skipped');
+  }
   report.machine = { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version, date: new Date().toISOString() };
-  const { text, md } = render(report);
+  const rendered = render(report);
+  const text = breakoutMd ? `${rendered.text}\n\n${breakoutMd}` : rendered.text;
+  const md = breakoutMd ? `${rendered.md}\n${breakoutMd}\n` : rendered.md;
   const outDir = values.out ?? 'reports';
   writeFileAtomic(path.join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileAtomic(path.join(outDir, 'bench.md'), md);
@@ -81,6 +120,10 @@ function render(r: BenchReport): { text: string; md: string } {
   }
   const big = r.gemm.find((g) => g.backend === 'native' && g.threads === r.threads && g.k === 768 && g.n === 3072);
   if (big) notes.push(`GEMM 1024x768x3072 native ${r.threads} threads: ${((100 * big.gflops) / r.peak_gflops).toFixed(1)}% of the FMA peak measured in this run`);
+  const ev = r.eval as { tokens: number; medianMs: number } | undefined;
+  if (ev) notes.push(`scoring ${ev.tokens.toLocaleString()} CoNLL tokens (conlleval rules): ${ev.medianMs.toFixed(0)} ms median`);
+  const sp = r.breakout_speed as Array<{ backend: string; words: number; wordsPerSecond: number }> | undefined;
+  for (const x of sp ?? []) notes.push(`break-out analysis ${x.backend}: ${(x.wordsPerSecond / 1e6).toFixed(2)} M words/s over ${x.words.toLocaleString()} words`);
   const head = `FMA peak (measured now): ${r.peak_gflops_1t.toFixed(1)} GFLOP/s on 1 thread, ${r.peak_gflops.toFixed(1)} on ${r.threads}`;
   const errs = r.errors.length ? `\nProblems:\n${r.errors.map((e) => `  - ${e}`).join('\n')}` : '';
   const text = [head, '', textTable(gh, gr), '', textTable(eh, er), '', ...notes].join('\n') + errs;
