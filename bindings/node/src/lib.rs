@@ -6,6 +6,7 @@
 mod kernels;
 mod model;
 mod text;
+mod train;
 
 /// A JS error carrying a stable code (e.g. "BIOMEG_BAD_WEIGHTS") and a message naming the culprit.
 /// napi's generated glue only throws status-typed errors, so the code travels as a "[CODE] "

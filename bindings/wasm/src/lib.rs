@@ -5,6 +5,7 @@ use wasm_bindgen::prelude::*;
 mod kernels;
 mod model;
 mod text;
+mod train;
 
 /// A JS `Error` with a stable code, shaped like the Node binding's errors: message
 /// "[CODE] text" (ts/errors.ts normalizes both) and a `code` property.

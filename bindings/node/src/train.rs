@@ -1,0 +1,198 @@
+//! Training bindings (napi): the `TrainSession` class over `biomeg_core::train::Trainer`.
+//! Weights, gradients and AdamW moments stay in Rust; each call hands over one batch. Steps run
+//! on the libuv thread pool (`AsyncTask`); panics are caught there and become errors.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use biomeg_core::train::{StepOutput, TrainError, TrainOptions, Trainer};
+use biomeg_core::{self as core, Batch};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::js_err;
+
+fn train_err(e: TrainError) -> napi::Error {
+    js_err(e.code(), e)
+}
+
+/// What one `step` did (same fields on the wasm binding).
+#[napi(object)]
+pub struct StepResult {
+    /// Mean loss of this batch over its counted labels.
+    pub loss: f64,
+    /// Labels that counted (not -100).
+    pub counted: u32,
+    /// True when this batch completed an accumulation window and the weights were updated.
+    pub updated: bool,
+    /// Learning rate of that update (else of the next one).
+    pub lr: f64,
+    /// Global gradient norm before clipping, when updated.
+    pub grad_norm: Option<f64>,
+    /// Optimizer steps taken so far.
+    pub step: u32,
+}
+
+fn step_result(o: StepOutput, step: u64) -> StepResult {
+    StepResult { loss: o.loss as f64, counted: o.counted as u32, updated: o.updated, lr: o.lr as f64, grad_norm: o.grad_norm, step: step as u32 }
+}
+
+/// Runs `f` with the trainer locked, turning panics into errors.
+fn guarded<T>(t: &Mutex<Trainer>, f: impl FnOnce(&mut Trainer) -> std::result::Result<T, TrainError>) -> napi::Result<T> {
+    let mut g = t.lock().map_err(|_| js_err("BIOMEG_PANIC", "training session is unusable after an earlier internal error"))?;
+    match catch_unwind(AssertUnwindSafe(|| f(&mut g))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(train_err(e)),
+        Err(p) => Err(js_err("BIOMEG_PANIC", crate::panic_message(p))),
+    }
+}
+
+#[napi]
+pub struct TrainSession {
+    inner: Arc<Mutex<Trainer>>,
+}
+
+#[napi]
+impl TrainSession {
+    /// Start from config.json text, safetensors bytes (with a task head) and options JSON
+    /// (camelCase keys: lr, weightDecay, warmupSteps, totalSteps, maxGradNorm, accumSteps,
+    /// hiddenDropout, attnDropout, headDropout, seed, padTokenId, beta1, beta2, eps).
+    #[napi(factory)]
+    pub fn from_bytes(config_json: String, weights: Uint8Array, options_json: String) -> Result<TrainSession> {
+        let run = || -> std::result::Result<Trainer, TrainError> {
+            let enc = core::load_from_bytes(&config_json, "config.json", &weights, "model.safetensors")?;
+            let opts = TrainOptions::from_json(&options_json)?.with_model_config(&config_json, &options_json);
+            Trainer::new(enc, opts)
+        };
+        match catch_unwind(AssertUnwindSafe(run)) {
+            Ok(Ok(t)) => Ok(TrainSession { inner: Arc::new(Mutex::new(t)) }),
+            Ok(Err(e)) => Err(train_err(e)),
+            Err(p) => Err(js_err("BIOMEG_PANIC", crate::panic_message(p))),
+        }
+    }
+
+    /// Forward + backward on one padded batch, and an AdamW update when `accumSteps` batches
+    /// have accumulated. Labels: token heads one per token (-100 = ignore), sequence heads one
+    /// per sequence, QA heads (start, end) per sequence.
+    #[napi(ts_return_type = "Promise<StepResult>")]
+    pub fn step(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, labels: Int32Array, batch: u32, seq: u32) -> AsyncTask<StepTask> {
+        self.labelled(ids, type_ids, mask, labels, batch, seq, false)
+    }
+
+    /// Head logits without dropout ([batch*seq, labels] token/QA, [batch, labels] sequence).
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn eval_logits(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, batch: u32, seq: u32) -> AsyncTask<EvalTask> {
+        AsyncTask::new(EvalTask { t: self.inner.clone(), ids: ids.to_vec(), type_ids: type_ids.to_vec(), mask: mask.to_vec(), batch: batch as usize, seq: seq as usize })
+    }
+
+    /// Mean loss without dropout; gradients untouched.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn eval_loss(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, labels: Int32Array, batch: u32, seq: u32) -> AsyncTask<StepTask> {
+        self.labelled(ids, type_ids, mask, labels, batch, seq, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn labelled(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, labels: Int32Array, batch: u32, seq: u32, eval: bool) -> AsyncTask<StepTask> {
+        let (ids, type_ids, mask, labels) = (ids.to_vec(), type_ids.to_vec(), mask.to_vec(), labels.to_vec());
+        AsyncTask::new(StepTask { t: self.inner.clone(), ids, type_ids, mask, labels, batch: batch as usize, seq: seq as usize, eval })
+    }
+
+    /// Weights, AdamW moments and counters as safetensors bytes (for --resume).
+    #[napi]
+    pub fn save_state(&self) -> Result<Uint8Array> {
+        guarded(&self.inner, |t| Ok(t.save_state())).map(Uint8Array::new)
+    }
+
+    /// Restore `saveState` bytes; a bad file leaves the session unchanged.
+    #[napi]
+    pub fn load_state(&self, bytes: Uint8Array, name: String) -> Result<()> {
+        guarded(&self.inner, |t| t.load_state(&bytes, &name))
+    }
+
+    /// Current weights as a Hugging Face-named safetensors file (load with `config()`).
+    #[napi]
+    pub fn export_weights(&self) -> Result<Uint8Array> {
+        guarded(&self.inner, |t| Ok(t.export_weights())).map(Uint8Array::new)
+    }
+
+    /// config.json text for `exportWeights`.
+    #[napi]
+    pub fn config(&self) -> Result<String> {
+        guarded(&self.inner, |t| Ok(t.config_json()))
+    }
+
+    /// Optimizer steps taken.
+    #[napi]
+    pub fn optimizer_steps(&self) -> Result<u32> {
+        guarded(&self.inner, |t| Ok(t.step as u32))
+    }
+
+    /// The options in effect, as JSON.
+    #[napi]
+    pub fn options(&self) -> Result<String> {
+        guarded(&self.inner, |t| Ok(t.opts.to_json()))
+    }
+}
+
+pub struct StepTask {
+    t: Arc<Mutex<Trainer>>,
+    ids: Vec<u32>,
+    type_ids: Vec<u32>,
+    mask: Vec<u8>,
+    labels: Vec<i32>,
+    batch: usize,
+    seq: usize,
+    eval: bool,
+}
+
+pub enum StepOut {
+    Step(StepResult),
+    Loss(f64),
+}
+
+impl Task for StepTask {
+    type Output = StepOut;
+    type JsValue = Either<StepResult, f64>;
+
+    fn compute(&mut self) -> napi::Result<StepOut> {
+        let (ids, tys, mask, labels, eval) = (&self.ids, &self.type_ids, &self.mask, &self.labels, self.eval);
+        let b = Batch { ids, type_ids: tys, mask, batch: self.batch, seq: self.seq };
+        guarded(&self.t, |t| {
+            if eval {
+                return Ok(StepOut::Loss(t.eval_loss(&b, labels)? as f64));
+            }
+            let o = t.train_step(&b, labels)?;
+            Ok(StepOut::Step(step_result(o, t.step)))
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, out: StepOut) -> napi::Result<Self::JsValue> {
+        Ok(match out {
+            StepOut::Step(s) => Either::A(s),
+            StepOut::Loss(l) => Either::B(l),
+        })
+    }
+}
+
+pub struct EvalTask {
+    t: Arc<Mutex<Trainer>>,
+    ids: Vec<u32>,
+    type_ids: Vec<u32>,
+    mask: Vec<u8>,
+    batch: usize,
+    seq: usize,
+}
+
+impl Task for EvalTask {
+    type Output = Vec<f32>;
+    type JsValue = Float32Array;
+
+    fn compute(&mut self) -> napi::Result<Vec<f32>> {
+        let b = Batch { ids: &self.ids, type_ids: &self.type_ids, mask: &self.mask, batch: self.batch, seq: self.seq };
+        guarded(&self.t, |t| t.eval_logits(&b))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Vec<f32>) -> napi::Result<Float32Array> {
+        Ok(Float32Array::new(out))
+    }
+}

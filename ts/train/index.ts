@@ -1,0 +1,166 @@
+// Fine-tuning sessions, identical on the native and wasm backends. A TrainSession keeps the
+// weights, gradients and AdamW moments inside Rust; each `step` hands over one padded batch and
+// its labels, and returns the loss. Checkpoints and optimizer state are written atomically
+// (temporary file + rename), so an interrupted run never leaves a half-written file.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadBackend, type Backend, type BackendChoice, type BackendName } from '../backend.js';
+import { BiomegError, callBinding, callBindingAsync } from '../errors.js';
+import { modelFiles, type ModelConfigJson } from '../model.js';
+
+/** Hyper-parameters (all optional; defaults in brackets). */
+export interface TrainOptions {
+  /** Peak learning rate [5e-5]. */
+  lr?: number;
+  /** Decoupled weight decay, never on biases or LayerNorm [0.01]. */
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Linear warm-up over this many optimizer steps [0]. */
+  warmupSteps?: number;
+  /** Linear decay to 0 at this optimizer step; 0 = constant [0]. */
+  totalSteps?: number;
+  /** Clip gradients to this global L2 norm; 0 = off [1.0]. */
+  maxGradNorm?: number;
+  /** Batches per optimizer step (gradient accumulation) [1]. */
+  accumSteps?: number;
+  hiddenDropout?: number;
+  attnDropout?: number;
+  /** Dropout on the task head's input (the BioMegatron NER recipe uses 0.5) [0.1]. */
+  headDropout?: number;
+  /** Seed of every dropout mask [42]. */
+  seed?: number;
+  /** Word-embedding row never updated; default config.json's pad_token_id (else 0). */
+  padTokenId?: number | null;
+}
+
+export interface StepResult {
+  loss: number;
+  /** Labels that counted (not -100). */
+  counted: number;
+  /** True when this batch completed an accumulation window and the weights changed. */
+  updated: boolean;
+  lr: number;
+  gradNorm: number | null;
+  /** Optimizer steps taken so far. */
+  step: number;
+}
+
+export interface TrainBatch {
+  ids: Uint32Array;
+  typeIds?: Uint32Array;
+  mask?: Uint8Array;
+  batch: number;
+  seq: number;
+}
+
+/** Write a file atomically: a temporary sibling, then rename over the target. */
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
+}
+
+export class TrainSession {
+  private constructor(
+    private readonly be: Backend,
+    private readonly raw: any,
+    readonly source: string,
+  ) {}
+
+  get backend(): BackendName {
+    return this.be.name;
+  }
+
+  /** Start from a model directory (config.json + model.safetensors with a task head). */
+  static async load(dir: string, opts: TrainOptions = {}, backend?: BackendChoice): Promise<TrainSession> {
+    const f = modelFiles(dir);
+    return TrainSession.fromBytes({ config: readFileSync(f.config, 'utf8'), weights: readFileSync(f.weights) }, opts, backend, dir);
+  }
+
+  static async fromBytes(parts: { config: string; weights: Uint8Array }, opts: TrainOptions = {}, backend?: BackendChoice, source = 'bytes'): Promise<TrainSession> {
+    const be = await loadBackend(backend);
+    if (!be.raw.TrainSession) throw new BiomegError('BIOMEG_NO_BACKEND', `the ${be.name} backend was built without training support (rebuild it)`);
+    const raw = callBinding(() => be.raw.TrainSession.fromBytes(parts.config, parts.weights, JSON.stringify(opts)), () => be.raw.takePanicMessage?.());
+    return new TrainSession(be, raw, source);
+  }
+
+  private call<T>(fn: () => T): T {
+    return callBinding(fn, () => this.be.raw.takePanicMessage?.());
+  }
+
+  private filled(b: TrainBatch): [Uint32Array, Uint32Array, Uint8Array] {
+    const n = b.batch * b.seq;
+    return [b.ids, b.typeIds ?? new Uint32Array(n), b.mask ?? new Uint8Array(n).fill(1)];
+  }
+
+  /** Forward + backward on one batch, AdamW update when an accumulation window completes.
+   *  A NaN/inf loss rejects with code BIOMEG_NONFINITE_LOSS and leaves the weights as they were. */
+  async step(b: TrainBatch, labels: Int32Array): Promise<StepResult> {
+    const [ids, tys, mask] = this.filled(b);
+    const r = await callBindingAsync(() => this.raw.step(ids, tys, mask, labels, b.batch, b.seq), () => this.be.raw.takePanicMessage?.());
+    return { loss: r.loss, counted: r.counted, updated: r.updated, lr: r.lr, gradNorm: r.gradNorm ?? null, step: r.step };
+  }
+
+  /** Head logits without dropout. */
+  async evalLogits(b: TrainBatch): Promise<Float32Array> {
+    const [ids, tys, mask] = this.filled(b);
+    return callBindingAsync(() => this.raw.evalLogits(ids, tys, mask, b.batch, b.seq), () => this.be.raw.takePanicMessage?.());
+  }
+
+  /** Mean loss without dropout; gradients untouched. */
+  async evalLoss(b: TrainBatch, labels: Int32Array): Promise<number> {
+    const [ids, tys, mask] = this.filled(b);
+    return callBindingAsync(() => this.raw.evalLoss(ids, tys, mask, labels, b.batch, b.seq), () => this.be.raw.takePanicMessage?.());
+  }
+
+  get optimizerSteps(): number {
+    return this.call(() => this.raw.optimizerSteps());
+  }
+  get options(): Required<TrainOptions> {
+    return JSON.parse(this.call(() => this.raw.options()));
+  }
+  get config(): ModelConfigJson {
+    return JSON.parse(this.call(() => this.raw.config()));
+  }
+
+  /** Weights + AdamW moments + counters (safetensors bytes). */
+  saveState(): Uint8Array {
+    return this.call(() => this.raw.saveState());
+  }
+  loadState(bytes: Uint8Array, name = 'state.safetensors'): void {
+    this.call(() => this.raw.loadState(bytes, name));
+  }
+  /** Current weights under Hugging Face names. */
+  exportWeights(): Uint8Array {
+    return this.call(() => this.raw.exportWeights());
+  }
+
+  /** Write a loadable model directory (config.json, model.safetensors, vocabulary copied from
+   *  `vocabFrom` when given), each file atomically. */
+  saveCheckpoint(dir: string, vocabFrom?: string, extraConfig: Record<string, unknown> = {}): void {
+    mkdirSync(dir, { recursive: true });
+    writeFileAtomic(path.join(dir, 'model.safetensors'), this.exportWeights());
+    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...this.config, ...extraConfig }, null, 1) + '\n');
+    if (vocabFrom) {
+      for (const f of ['vocab.txt', 'tokenizer.json', 'tokenizer_config.json']) {
+        const src = path.join(vocabFrom, f);
+        if (existsSync(src)) {
+          const tmp = path.join(dir, `${f}.tmp-${process.pid}`);
+          copyFileSync(src, tmp);
+          renameSync(tmp, path.join(dir, f));
+        }
+      }
+    }
+  }
+
+  /** Optimizer state to a file, atomically (for --resume). */
+  saveStateFile(file: string): void {
+    writeFileAtomic(file, this.saveState());
+  }
+  loadStateFile(file: string): void {
+    this.loadState(readFileSync(file), file);
+  }
+}
