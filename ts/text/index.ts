@@ -1,8 +1,10 @@
 // Typed API over the Rust text module (crates/biomeg-text) on either backend: tokenizers
 // (vocab.txt with a cased/uncased basic tokenizer, or tokenizer.json), the sub-token break-out
 // analysis, word-label -> sub-token-label alignment and vocabulary training.
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { BiomegError, callBinding } from '../errors.js';
+import { writeFileAtomic } from '../report.js';
 import { loadBackend, type BackendChoice, type BackendName } from '../backend.js';
 import { readConll } from '../data/conll.js';
 
@@ -17,26 +19,9 @@ export type TextErrorCode =
   | 'BIOMEG_UNSUPPORTED'
   | 'BIOMEG_IO';
 
-export class TextError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'TextError';
-    this.code = code;
-  }
-}
+export { BiomegError as TextError };
 
-/** Call into a binding; its errors arrive as "[CODE] message" and leave with `err.code` set. */
-function call<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    const m = /^\[([A-Z0-9_]+)\] ([\s\S]*)$/.exec(msg);
-    if (m) throw new TextError(m[1], m[2]);
-    throw e;
-  }
-}
+const call = callBinding;
 
 export interface Encoding {
   ids: Uint32Array;
@@ -196,7 +181,7 @@ export async function alignLabels(
   scheme: LabelScheme,
   opts: { ignoreIndex?: number; backend?: BackendChoice } = {},
 ): Promise<Int32Array> {
-  const b = await loadBackend(opts.backend ?? 'auto');
+  const b = await loadBackend(opts.backend);
   return alignWith(b.raw, wordIds, labels, scheme, opts.ignoreIndex ?? -100);
 }
 
@@ -210,11 +195,11 @@ interface VocabFiles {
 /** Resolve a vocabulary path: a vocab.txt, a tokenizer.json, or a folder holding one of them
  *  (and, for learned vocabularies, a meta.json with the casing). */
 export function resolveVocab(p: string): VocabFiles {
-  if (!existsSync(p)) throw new TextError('BIOMEG_IO', `${p}: no such vocabulary file or folder`);
+  if (!existsSync(p)) throw new BiomegError('BIOMEG_IO', `${p}: no such vocabulary file or folder`);
   let file = p;
   if (statSync(p).isDirectory()) {
     const cand = ['vocab.txt', 'tokenizer.json'].map((f) => path.join(p, f)).find((f) => existsSync(f));
-    if (!cand) throw new TextError('BIOMEG_IO', `${p}: folder has neither vocab.txt nor tokenizer.json`);
+    if (!cand) throw new BiomegError('BIOMEG_IO', `${p}: folder has neither vocab.txt nor tokenizer.json`);
     file = cand;
   }
   const dir = path.dirname(path.resolve(file));
@@ -228,7 +213,7 @@ export function resolveVocab(p: string): VocabFiles {
       const m = JSON.parse(readFileSync(meta, 'utf8'));
       if (typeof m.lowercase === 'boolean' && m.file === base) lowercase = m.lowercase;
     } catch (e) {
-      throw new TextError('BIOMEG_BAD_VOCAB', `${meta}: not valid JSON (${(e as Error).message})`);
+      throw new BiomegError('BIOMEG_BAD_VOCAB', `${meta}: not valid JSON (${(e as Error).message})`);
     }
   }
   return { kind: base.endsWith('.json') ? 'tokenizer.json' : 'vocab.txt', file, name, lowercase };
@@ -237,7 +222,7 @@ export function resolveVocab(p: string): VocabFiles {
 /** Load a tokenizer from a vocab.txt / tokenizer.json / vocabulary folder, or from the text of
  *  a vocab.txt (any string with a newline that is not an existing path). */
 export async function loadTokenizer(pathOrText: string, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
-  const b = await loadBackend(opts.backend ?? 'auto');
+  const b = await loadBackend(opts.backend);
   const T = b.raw.Tokenizer;
   if (pathOrText.includes('\n') && !existsSync(pathOrText)) {
     const raw = call(() => T.fromVocab(pathOrText, opts.lowercase ?? null, opts.name ?? '<vocab text>'));
@@ -254,7 +239,7 @@ export async function loadTokenizer(pathOrText: string, opts: LoadTokenizerOptio
 
 /** Read a CoNLL `token<TAB>label` file (errors name the file and line) into one flat batch. */
 export function readNerData(file: string): NerData {
-  if (!existsSync(file)) throw new TextError('BIOMEG_IO', `${file}: no such file`);
+  if (!existsSync(file)) throw new BiomegError('BIOMEG_IO', `${file}: no such file`);
   const sentences = readConll(file);
   const words: string[] = [];
   const labels: string[] = [];
@@ -288,27 +273,14 @@ export interface VocabMeta {
 }
 
 /** Write a file atomically: a temp file in the same folder, then rename. */
-export function writeFileAtomic(file: string, contents: string): void {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    writeFileSync(tmp, contents);
-    renameSync(tmp, file);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* not created */
-    }
-    throw new TextError('BIOMEG_IO', `${file}: cannot write (${(e as Error).message})`);
-  }
-}
+export { writeFileAtomic };
 
 /** Learn a vocabulary from a corpus file (one document per line) and write it to `outDir`
  *  (vocab.txt or tokenizer.json, plus meta.json). */
 export async function trainVocab(corpusFile: string, outDir: string, opts: TrainVocabOptions): Promise<{ meta: VocabMeta; file: string }> {
-  if (!existsSync(corpusFile)) throw new TextError('BIOMEG_IO', `${corpusFile}: no such corpus file`);
-  if (!Number.isInteger(opts.size) || opts.size < 6) throw new TextError('BIOMEG_BAD_ARGUMENT', `vocabulary size must be an integer >= 6, got ${opts.size}`);
-  const b = await loadBackend(opts.backend ?? 'auto');
+  if (!existsSync(corpusFile)) throw new BiomegError('BIOMEG_IO', `${corpusFile}: no such corpus file`);
+  if (!Number.isInteger(opts.size) || opts.size < 6) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `vocabulary size must be an integer >= 6, got ${opts.size}`);
+  const b = await loadBackend(opts.backend);
   const corpus = readFileSync(corpusFile, 'utf8');
   const options = {
     size: opts.size,
