@@ -2,11 +2,12 @@
 // weights, gradients and AdamW moments inside Rust; each `step` hands over one padded batch and
 // its labels, and returns the loss. Checkpoints and optimizer state are written atomically
 // (temporary file + rename), so an interrupted run never leaves a half-written file.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadBackend, type Backend, type BackendChoice, type BackendName } from '../backend.js';
 import { BiomegError, callBinding, callBindingAsync } from '../errors.js';
 import { modelFiles, type ModelConfigJson } from '../model.js';
+import { writeFileAtomic } from '../report.js';
 
 /** Hyper-parameters (all optional; defaults in brackets). */
 export interface TrainOptions {
@@ -56,12 +57,7 @@ export interface TrainBatch {
 }
 
 /** Write a file atomically: a temporary sibling, then rename over the target. */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
-}
+export { writeFileAtomic };
 
 export class TrainSession {
   private constructor(
