@@ -2,7 +2,7 @@
 // weights, gradients and AdamW moments inside Rust; each `step` hands over one padded batch and
 // its labels, and returns the loss. Checkpoints and optimizer state are written atomically
 // (temporary file + rename), so an interrupted run never leaves a half-written file.
-import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadBackend, type Backend, type BackendChoice, type BackendName } from '../backend.js';
 import { BiomegError, callBinding, callBindingAsync } from '../errors.js';
@@ -143,11 +143,7 @@ export class TrainSession {
     if (vocabFrom) {
       for (const f of ['vocab.txt', 'tokenizer.json', 'tokenizer_config.json']) {
         const src = path.join(vocabFrom, f);
-        if (existsSync(src)) {
-          const tmp = path.join(dir, `${f}.tmp-${process.pid}`);
-          copyFileSync(src, tmp);
-          renameSync(tmp, path.join(dir, f));
-        }
+        if (existsSync(src)) writeFileAtomic(path.join(dir, f), readFileSync(src));
       }
     }
   }
