@@ -35,8 +35,10 @@ if ! command -v wasm-pack >/dev/null; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: npm 11 rejects this lock file's optional per-platform entries
+  # under ci, while install resolves them from the same lock.
+  log "npm install"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 # Rebuild a target only when a source is newer than its output.

@@ -159,3 +159,9 @@ for (const backend of BACKENDS) {
     t.true(Math.abs(Object.values(r.scores).reduce((a, b) => a + b, 0) - 1) < 1e-6);
   });
 }
+
+test('wasm refuses a model whose fp32 weights exceed its 4 GiB memory, with a clear error', async (t) => {
+  const e = await t.throwsAsync(BiomegModel.random('biomegatron-1.2b', { backend: 'wasm' }));
+  t.is(e.code, 'BIOMEG_BAD_CONFIG');
+  t.regex(e.message, /wasm memory caps at 4 GiB.*native/);
+});

@@ -73,6 +73,11 @@ export function setDefaultBackend(choice: BackendChoice): void {
   defaultChoice = choice;
 }
 
+/** Forget the wasm instance (after a trap its memory cannot be trusted); the next load makes a new one. */
+export function resetWasm(): void {
+  wasmCache = null;
+}
+
 /** Load a backend. 'auto' prefers native and falls back to wasm. */
 export async function loadBackend(requested?: BackendChoice): Promise<Backend> {
   const choice = requested ?? defaultChoice;

@@ -2,6 +2,8 @@
 // tensor at fault. Binding errors arrive as "[CODE] message" (both the napi and the wasm
 // binding) and are turned into BiomegError here; a wasm trap (Rust panic) becomes BIOMEG_PANIC.
 
+import { resetWasm } from './backend.js';
+
 export class BiomegError extends Error {
   readonly code: string;
   readonly file?: string;
@@ -25,7 +27,13 @@ export function fromBindingError(e: unknown, panicMessage?: () => string | null 
   const m = CODED.exec(msg);
   if (m) return new BiomegError(m[1], m[2]);
   if (typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) {
-    const detail = panicMessage?.() ?? msg;
+    let detail: string = msg;
+    try {
+      detail = panicMessage?.() ?? msg;
+    } catch {
+      /* the trapped instance may not answer */
+    }
+    resetWasm();
     return new BiomegError('BIOMEG_PANIC', `${detail} (the wasm instance was reset; reload the model)`);
   }
   return e;

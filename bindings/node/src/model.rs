@@ -49,7 +49,7 @@ impl Model {
     #[napi(factory)]
     pub fn random(config_or_preset: String, seed: u32) -> Result<Model> {
         let cfg = config_or_preset_of(&config_or_preset).map_err(core_err)?;
-        Ok(Model { inner: Arc::new(Encoder::random(cfg, seed as u64)) })
+        Ok(Model { inner: Arc::new(Encoder::random(cfg, seed as u64).map_err(core_err)?) })
     }
 
     /// The model's configuration as config.json text.

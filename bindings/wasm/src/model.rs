@@ -35,7 +35,7 @@ impl Model {
             ModelConfig::preset(config_or_preset)
         }
         .map_err(core_err)?;
-        Ok(Model { inner: Encoder::random(cfg, seed as u64) })
+        Ok(Model { inner: Encoder::random(cfg, seed as u64).map_err(core_err)? })
     }
 
     pub fn config(&self) -> String {

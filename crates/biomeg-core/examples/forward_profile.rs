@@ -8,7 +8,7 @@ fn main() {
     let preset = args.first().map(String::as_str).unwrap_or("bert-base");
     set_threads(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2));
     let cfg = ModelConfig::preset(preset).unwrap();
-    let enc = Encoder::random(cfg.clone(), 1);
+    let enc = Encoder::random(cfg.clone(), 1).unwrap();
     let (b, s) = (8, 128);
     let ids: Vec<u32> = (0..b * s).map(|i| 1000 + (i as u32 * 7919) % 20000).collect();
     let mask = vec![1u8; b * s];

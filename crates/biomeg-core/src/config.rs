@@ -66,6 +66,33 @@ impl ModelConfig {
         self.hidden / self.heads
     }
 
+    /// Parameters of the encoder this config describes (heads excluded).
+    pub fn encoder_params(&self) -> usize {
+        let (h, e, i) = (self.hidden, self.embedding_size, self.intermediate);
+        let emb = (self.vocab_size + self.max_positions + self.type_vocab) * e + if e != h { e * h + h } else { 0 };
+        let layer = 4 * h * h + 2 * h * i + 9 * h + i;
+        // post-LN: LayerNorm on the embeddings; pre-LN: a final LayerNorm instead
+        let ln = if self.arch == Arch::PostLn { 2 * e } else { 2 * h };
+        emb + self.layers * layer + ln
+    }
+
+    /// wasm32 addresses at most 4 GiB: refuse up front a model whose fp32 weights cannot fit
+    /// (rather than trapping halfway through allocation).
+    pub fn check_fits_memory(&self, file: &str) -> Result<()> {
+        const WASM_LIMIT: usize = 3 << 30; // weights plus room for activations
+        let bytes = self.encoder_params() * 4;
+        if cfg!(target_arch = "wasm32") && bytes > WASM_LIMIT {
+            return Err(CoreError::Config {
+                file: file.to_string(),
+                msg: format!(
+                    "this model needs {:.1} GB for its fp32 weights; wasm memory caps at 4 GiB, so use the native backend",
+                    bytes as f64 / 1e9
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Parse config.json text; `file` names it in errors.
     pub fn from_json(text: &str, file: &str) -> Result<Self> {
         let bad = |msg: String| CoreError::Config { file: file.to_string(), msg };

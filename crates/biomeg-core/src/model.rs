@@ -188,6 +188,7 @@ impl<S: ByteSource> Loader<'_, S> {
 impl Encoder {
     /// Build from config.json text and an opened safetensors file.
     pub fn load<S: ByteSource>(mut cfg: ModelConfig, st: &SafeTensors<S>) -> Result<Self> {
+        cfg.check_fits_memory(&st.file)?;
         let prefix = ["", "bert.", "electra.", "megatron_bert.", "model."]
             .iter()
             .find(|p| st.contains(&format!("{p}embeddings.word_embeddings.weight")))
@@ -234,8 +235,10 @@ impl Encoder {
         Ok(Encoder { cfg, emb, layers, final_ln, head })
     }
 
-    /// Random init (normal, std 0.02) for benchmarks and tests; seeded.
-    pub fn random(cfg: ModelConfig, seed: u64) -> Self {
+    /// Random init (normal, std 0.02) for benchmarks and tests; seeded. Fails only when the
+    /// model cannot fit this target's memory (wasm32).
+    pub fn random(cfg: ModelConfig, seed: u64) -> Result<Self> {
+        cfg.check_fits_memory("preset")?;
         let mut rng = Rng::new(seed);
         let (h, e) = (cfg.hidden, cfg.embedding_size);
         let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.normal() * 0.02).collect() };
@@ -259,7 +262,7 @@ impl Encoder {
             })
             .collect();
         let final_ln = (cfg.arch == Arch::PreLn).then(|| LayerNorm::ones(h));
-        Encoder { emb: Embeddings { project, ..emb }, layers, final_ln, head: None, cfg }
+        Ok(Encoder { emb: Embeddings { project, ..emb }, layers, final_ln, head: None, cfg })
     }
 
     /// Number of f32 parameters held.
@@ -438,4 +441,24 @@ fn load_head<S: ByteSource>(cfg: &mut ModelConfig, st: &SafeTensors<S>) -> Resul
     };
     cfg.head = Some(HeadConfig { task, layers, hidden, num_labels, activation });
     Ok(Some(Head { task, kind, num_labels }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_estimate_matches_what_random_init_allocates() {
+        for p in ["tiny", "bert-base"] {
+            let cfg = ModelConfig::preset(p).unwrap();
+            let want = cfg.encoder_params();
+            assert_eq!(Encoder::random(cfg, 1).unwrap().num_params(), want, "{p}");
+        }
+        let mut megatron = ModelConfig::preset("tiny").unwrap();
+        (megatron.arch, megatron.model_type) = (crate::config::Arch::PreLn, "megatron-bert".into());
+        assert_eq!(Encoder::random(megatron.clone(), 1).unwrap().num_params(), megatron.encoder_params());
+        let mut electra = ModelConfig::preset("tiny").unwrap();
+        electra.embedding_size = 16;
+        assert_eq!(Encoder::random(electra.clone(), 1).unwrap().num_params(), electra.encoder_params());
+    }
 }

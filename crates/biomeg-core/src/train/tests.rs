@@ -258,7 +258,7 @@ fn rand_linear(inp: usize, out: usize, rng: &mut Rng) -> Linear {
 
 /// A tiny random model with the given head; LayerNorm gains and biases randomized too.
 fn tiny_model(model_type: &str, emb: usize, task: HeadTask, kind: &str, seed: u64) -> Encoder {
-    let mut enc = Encoder::random(tiny_cfg(model_type, emb), seed);
+    let mut enc = Encoder::random(tiny_cfg(model_type, emb), seed).unwrap();
     let mut rng = Rng::new(seed + 7);
     for (info, t) in params_mut(&mut enc) {
         let ln = info.name.contains("LayerNorm") || info.name.contains(".ln.") || info.name.ends_with(".ln.weight") || info.name.starts_with("encoder.ln");
