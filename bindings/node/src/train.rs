@@ -56,7 +56,8 @@ pub struct TrainSession {
 impl TrainSession {
     /// Start from config.json text, safetensors bytes (with a task head) and options JSON
     /// (camelCase keys: lr, weightDecay, warmupSteps, totalSteps, maxGradNorm, accumSteps,
-    /// hiddenDropout, attnDropout, headDropout, seed, padTokenId, beta1, beta2, eps).
+    /// hiddenDropout, attnDropout, headDropout, seed, padTokenId, beta1, beta2, eps, newHead:
+    /// {task, labels, layers, hidden, activation, seed, initStd} for a freshly initialised head).
     #[napi(factory)]
     pub fn from_bytes(config_json: String, weights: Uint8Array, options_json: String) -> Result<TrainSession> {
         let run = || -> std::result::Result<Trainer, TrainError> {

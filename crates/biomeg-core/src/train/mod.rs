@@ -10,6 +10,7 @@
 
 pub mod attention;
 pub mod backprop;
+pub mod head_init;
 pub mod ops;
 pub mod optim;
 pub mod params;
@@ -24,6 +25,7 @@ use backprop::DropCfg;
 use ops::{cross_entropy, mix64, IGNORE_INDEX};
 use optim::{clip_global_norm, lr_factor, AdamW};
 use params::{zero_all, zeros_like};
+pub use head_init::NewHead;
 use serde_json::Value;
 use std::fmt;
 
@@ -101,6 +103,9 @@ pub struct TrainOptions {
     /// Token id whose word embedding is never updated [padTokenId] (0, BERT's [PAD]; null = none).
     /// `with_model_config` takes it from config.json's pad_token_id.
     pub pad_token_id: Option<u32>,
+    /// Replace (or add) the task head with a freshly initialised one [newHead] (none): for base
+    /// encoders without a head. See `head_init::NewHead` for the keys.
+    pub new_head: Option<NewHead>,
 }
 
 impl Default for TrainOptions {
@@ -120,6 +125,7 @@ impl Default for TrainOptions {
             head_dropout: 0.1,
             seed: 42,
             pad_token_id: Some(0),
+            new_head: None,
         }
     }
 }
@@ -148,9 +154,10 @@ impl TrainOptions {
                 "headDropout" => o.head_dropout = f()? as f32,
                 "seed" => o.seed = u()?,
                 "padTokenId" => o.pad_token_id = if val.is_null() { None } else { Some(u()? as u32) },
+                "newHead" => o.new_head = if val.is_null() { None } else { Some(NewHead::from_value(val)?) },
                 _ => {
                     return Err(bad_input(format!(
-                        "unknown training option '{k}' (known: lr, weightDecay, beta1, beta2, eps, warmupSteps, totalSteps, maxGradNorm, accumSteps, hiddenDropout, attnDropout, headDropout, seed, padTokenId)"
+                        "unknown training option '{k}' (known: lr, weightDecay, beta1, beta2, eps, warmupSteps, totalSteps, maxGradNorm, accumSteps, hiddenDropout, attnDropout, headDropout, seed, padTokenId, newHead)"
                     )))
                 }
             }
@@ -159,11 +166,18 @@ impl TrainOptions {
         Ok(o)
     }
 
-    /// Take pad_token_id from config.json text (when present) unless the options set it.
+    /// Take pad_token_id from config.json text (when present) unless the options set it; a new
+    /// head's weight std defaults to config.json's initializer_range.
     pub fn with_model_config(mut self, config_json: &str, options_json: &str) -> Self {
         let set_here = options_json.contains("\"padTokenId\"");
+        let cfg_v = serde_json::from_str::<Value>(config_json).ok();
+        if let (Some(nh), Some(v)) = (self.new_head.as_mut(), cfg_v.as_ref()) {
+            if nh.init_std.is_none() {
+                nh.init_std = v.get("initializer_range").and_then(Value::as_f64).map(|x| x as f32);
+            }
+        }
         if !set_here {
-            if let Ok(v) = serde_json::from_str::<Value>(config_json) {
+            if let Some(v) = cfg_v {
                 match v.get("pad_token_id") {
                     Some(Value::Null) => self.pad_token_id = None,
                     Some(n) => self.pad_token_id = n.as_u64().map(|n| n as u32).or(self.pad_token_id),
@@ -197,6 +211,7 @@ impl TrainOptions {
             "warmupSteps": self.warmup_steps, "totalSteps": self.total_steps, "maxGradNorm": self.max_grad_norm,
             "accumSteps": self.accum_steps, "hiddenDropout": self.hidden_dropout, "attnDropout": self.attn_dropout,
             "headDropout": self.head_dropout, "seed": self.seed, "padTokenId": self.pad_token_id,
+            "newHead": self.new_head.as_ref().map(NewHead::to_value),
         })
         .to_string()
     }
@@ -233,12 +248,15 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    pub fn new(enc: Encoder, opts: TrainOptions) -> TrainResult<Self> {
+    pub fn new(mut enc: Encoder, opts: TrainOptions) -> TrainResult<Self> {
         opts.validate()?;
+        if let Some(nh) = &opts.new_head {
+            nh.install(&mut enc);
+        }
         match enc.head.as_ref().map(|h| h.task) {
             Some(HeadTask::Token | HeadTask::Sequence | HeadTask::Qa) => {}
             Some(HeadTask::Discriminator) => return Err(bad_input("fine-tuning needs a token, sequence or qa head; this checkpoint has ELECTRA's discriminator head".into())),
-            None => return Err(bad_input("fine-tuning needs a task head: the checkpoint has no classifier / qa_outputs tensors and config.json no biomeg_head".into())),
+            None => return Err(bad_input("fine-tuning needs a task head: the checkpoint has no classifier / qa_outputs tensors and config.json no biomeg_head (pass the newHead option to add a freshly initialised one)".into())),
         }
         let (grads, m, v) = (zeros_like(&enc), zeros_like(&enc), zeros_like(&enc));
         Ok(Trainer { enc, grads, m, v, opts, step: 0, batches: 0, pending: 0 })
