@@ -66,20 +66,22 @@ impl ModelConfig {
         self.hidden / self.heads
     }
 
-    /// Parameters of the encoder this config describes (heads excluded).
-    pub fn encoder_params(&self) -> usize {
-        let (h, e, i) = (self.hidden, self.embedding_size, self.intermediate);
-        let emb = (self.vocab_size + self.max_positions + self.type_vocab) * e + if e != h { e * h + h } else { 0 };
+    /// Parameters of the encoder this config describes (heads excluded). u64: on wasm32 a usize
+    /// would overflow for the large presets.
+    pub fn encoder_params(&self) -> u64 {
+        let (h, e, i) = (self.hidden as u64, self.embedding_size as u64, self.intermediate as u64);
+        let (v, p, t, l) = (self.vocab_size as u64, self.max_positions as u64, self.type_vocab as u64, self.layers as u64);
+        let emb = (v + p + t) * e + if e != h { e * h + h } else { 0 };
         let layer = 4 * h * h + 2 * h * i + 9 * h + i;
         // post-LN: LayerNorm on the embeddings; pre-LN: a final LayerNorm instead
         let ln = if self.arch == Arch::PostLn { 2 * e } else { 2 * h };
-        emb + self.layers * layer + ln
+        emb + l * layer + ln
     }
 
     /// wasm32 addresses at most 4 GiB: refuse up front a model whose fp32 weights cannot fit
     /// (rather than trapping halfway through allocation).
     pub fn check_fits_memory(&self, file: &str) -> Result<()> {
-        const WASM_LIMIT: usize = 3 << 30; // weights plus room for activations
+        const WASM_LIMIT: u64 = 3 << 30; // weights plus room for activations
         let bytes = self.encoder_params() * 4;
         if cfg!(target_arch = "wasm32") && bytes > WASM_LIMIT {
             return Err(CoreError::Config {

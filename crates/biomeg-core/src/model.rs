@@ -452,13 +452,13 @@ mod tests {
         for p in ["tiny", "bert-base"] {
             let cfg = ModelConfig::preset(p).unwrap();
             let want = cfg.encoder_params();
-            assert_eq!(Encoder::random(cfg, 1).unwrap().num_params(), want, "{p}");
+            assert_eq!(Encoder::random(cfg, 1).unwrap().num_params() as u64, want, "{p}");
         }
         let mut megatron = ModelConfig::preset("tiny").unwrap();
         (megatron.arch, megatron.model_type) = (crate::config::Arch::PreLn, "megatron-bert".into());
-        assert_eq!(Encoder::random(megatron.clone(), 1).unwrap().num_params(), megatron.encoder_params());
+        assert_eq!(Encoder::random(megatron.clone(), 1).unwrap().num_params() as u64, megatron.encoder_params());
         let mut electra = ModelConfig::preset("tiny").unwrap();
         electra.embedding_size = 16;
-        assert_eq!(Encoder::random(electra.clone(), 1).unwrap().num_params(), electra.encoder_params());
+        assert_eq!(Encoder::random(electra.clone(), 1).unwrap().num_params() as u64, electra.encoder_params());
     }
 }
