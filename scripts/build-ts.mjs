@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const entries = {};
-for (const f of ['ts/index.ts', 'ts/wasm.ts', 'ts/cli.ts', 'ts/eval/index.ts', 'ts/data/index.ts', 'ts/text/index.ts', 'ts/train/index.ts', 'bench/worker.ts']) {
+for (const f of ['ts/index.ts', 'ts/wasm.ts', 'ts/cli.ts', 'ts/eval/index.ts', 'ts/data/index.ts', 'ts/text/index.ts', 'ts/train/index.ts', 'ts/finetune/index.ts', 'bench/worker.ts']) {
   if (existsSync(f)) entries[f.replace(/^ts\//, '').replace(/\.ts$/, '')] = f;
 }
 for (const f of readdirSync('ts/commands')) if (f.endsWith('.ts')) entries[`commands/${f.slice(0, -3)}`] = path.join('ts/commands', f);

@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   eval: { summary: 'score prediction files (ner | re | qa | squad)', load: () => import('./commands/eval.js') },
   data: { summary: 'datasets: fetch, stats', load: () => import('./commands/data.js') },
   vocab: { summary: 'vocabularies: breakout, show, train', load: () => import('./commands/vocab.js') },
+  train: { summary: 'fine-tune: ner | re | qa with presets, seeds, resume', load: () => import('./commands/train.js') },
 };
 
 function usage(): string {
