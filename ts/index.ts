@@ -1,5 +1,5 @@
 // biomeg: biomedical BERT-style language models for JavaScript (native addon or WebAssembly).
-export { BiomegModel, modelFiles, entitiesFromWords, softmax } from './model.js';
+export { BiomegModel, modelFiles, entitiesFromWords, softmax, presetConfig } from './model.js';
 export type { ModelConfigJson, LoadOptions, WindowOptions, EncodedText, Entity, Classification, Answer, ModelFiles } from './model.js';
 export { planWindows, bestWindowFor, type Window } from './windows.js';
 export { loadBackend, nativeAvailable, wasmAvailable, type Backend, type BackendChoice, type BackendName } from './backend.js';

@@ -397,6 +397,12 @@ export class BiomegModel {
   }
 }
 
+/** config.json of a named preset (bert-base, bert-large, biomegatron-345m/800m/1.2b, tiny). */
+export async function presetConfig(name: string, backend?: BackendChoice): Promise<ModelConfigJson> {
+  const be = await loadBackend(backend);
+  return JSON.parse(callBinding(() => be.raw.presetConfig(name))) as ModelConfigJson;
+}
+
 function pairs(flat: Uint32Array): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);

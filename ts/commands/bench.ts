@@ -5,6 +5,7 @@ import path from 'node:path';
 import { runSuite, type BenchReport } from '../../bench/suite.js';
 import { markdownTable, textTable, writeFileAtomic, type Cell } from '../report.js';
 import type { BackendName } from '../backend.js';
+import { presetConfig } from '../model.js';
 import { existsSync } from 'node:fs';
 import { benchEval } from '../../bench/eval.js';
 import { benchBreakoutTable, breakoutSpeed, repeatedNerCorpus, corpusWords } from '../text/bench.js';
@@ -46,11 +47,13 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const quick = !!values.quick;
+  const presets = (values.presets ?? (quick ? 'bert-base' : 'bert-base,biomegatron-345m')).split(',');
+  for (const p of presets) await presetConfig(p); // unknown names fail here, before any timing
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const t0 = Date.now();
   const report: BenchReport = await runSuite({
     threads: Number(values.threads ?? os.availableParallelism()),
-    presets: (values.presets ?? (quick ? 'bert-base' : 'bert-base,biomegatron-345m')).split(','),
+    presets,
     backends: (values.backends ?? 'native,wasm').split(',') as BackendName[],
     gemmReps: quick ? 3 : 7,
     encoderReps: Number(values.reps ?? (quick ? 1 : 3)),

@@ -78,6 +78,12 @@ impl Model {
     }
 }
 
+/// config.json text of a named preset (errors list the known names).
+#[napi(catch_unwind)]
+pub fn preset_config(name: String) -> Result<String> {
+    Ok(ModelConfig::preset(&name).map_err(core_err)?.to_json())
+}
+
 pub(crate) fn config_or_preset_of(s: &str) -> core::Result<ModelConfig> {
     if s.trim_start().starts_with('{') {
         ModelConfig::from_json(s, "config")

@@ -59,3 +59,9 @@ impl Model {
         Ok(out.into())
     }
 }
+
+/// config.json text of a named preset (errors list the known names).
+#[wasm_bindgen(js_name = presetConfig)]
+pub fn preset_config(name: &str) -> Result<String, JsValue> {
+    Ok(ModelConfig::preset(name).map_err(core_err)?.to_json())
+}
