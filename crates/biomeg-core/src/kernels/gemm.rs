@@ -35,6 +35,8 @@ impl<'a> MatRef<'a> {
 const KC: usize = 768;
 const MC: usize = 48; // multiple of every MR below (12, 6, 4)
 const NC: usize = 2048;
+/// Columns of k packed per pass when packing gathers across rows.
+const PACK_CHUNK: usize = 64;
 
 /// Work per call below which threads are not worth spawning (FLOPs).
 const PARALLEL_MIN_FLOPS: usize = 4 << 20;
@@ -135,11 +137,21 @@ fn pack_a(a: MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, out:
         let panel = &mut out[pi * mr * kc..(pi + 1) * mr * kc];
         let rows = mr.min(mc - ir);
         if a.cs == 1 && rows == mr {
-            for r in 0..mr {
-                let src = &a.data[(i0 + ir + r) * a.rs + p0..][..kc];
-                for (p, &v) in src.iter().enumerate() {
-                    panel[p * mr + r] = v;
+            // In chunks of PACK_CHUNK columns so the panel rows being written stay in L1.
+            for pb in (0..kc).step_by(PACK_CHUNK) {
+                let len = PACK_CHUNK.min(kc - pb);
+                for r in 0..mr {
+                    let src = &a.data[(i0 + ir + r) * a.rs + p0 + pb..][..len];
+                    for (p, &v) in src.iter().enumerate() {
+                        panel[(pb + p) * mr + r] = v;
+                    }
                 }
+            }
+        } else if a.rs == 1 && rows == mr {
+            // Transposed A (e.g. dY^T in a weight gradient): the MR rows of one column are contiguous.
+            for p in 0..kc {
+                let src = &a.data[(p0 + p) * a.cs + i0 + ir..][..mr];
+                panel[p * mr..(p + 1) * mr].copy_from_slice(src);
             }
         } else {
             for p in 0..kc {
@@ -163,11 +175,15 @@ fn pack_b(b: MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out:
                 panel[p * nr..(p + 1) * nr].copy_from_slice(src);
             }
         } else if b.rs == 1 && cols == nr {
-            // Transposed weight: column j is contiguous in memory.
-            for q in 0..nr {
-                let src = &b.data[(j0 + jr + q) * b.cs + p0..][..kc];
-                for (p, &v) in src.iter().enumerate() {
-                    panel[p * nr + q] = v;
+            // Transposed weight: column j is contiguous in memory. Chunked like pack_a: a whole
+            // kc x NR panel (48 KB at KC=768) would not stay in L1 across the NR passes.
+            for pb in (0..kc).step_by(PACK_CHUNK) {
+                let len = PACK_CHUNK.min(kc - pb);
+                for q in 0..nr {
+                    let src = &b.data[(j0 + jr + q) * b.cs + p0 + pb..][..len];
+                    for (p, &v) in src.iter().enumerate() {
+                        panel[(pb + p) * nr + q] = v;
+                    }
                 }
             }
         } else {
