@@ -57,7 +57,6 @@ export interface TrainBatch {
 }
 
 /** Write a file atomically: a temporary sibling, then rename over the target. */
-export { writeFileAtomic };
 
 export class TrainSession {
   private constructor(
