@@ -7,6 +7,7 @@ import { loadBackend, type Backend, type BackendChoice, type BackendName } from 
 import { BiomegError, callBinding, callBindingAsync } from './errors.js';
 import { Tokenizer, loadTokenizer, type Encoding } from './text/index.js';
 import { planWindows, bestWindowFor, type Window } from './windows.js';
+import { bestSpans } from './spans.js';
 
 export interface ModelConfigJson {
   model_type: string;
@@ -365,33 +366,17 @@ export class BiomegModel {
       return { ids, typeIds: ids.map((_, i) => (i < q.ids.length + 2 ? 0 : 1)) };
     });
     const res = await this.runWindows(rows, true, opts.batchSize ?? 8);
-    const maxTok = opts.maxAnswerTokens ?? 30;
-    const topK = opts.topK ?? 5;
     const offset = q.ids.length + 2;
-    // Candidate spans per window, from the 20 best starts and ends; the same character span
-    // found in several windows keeps its best logit.
-    const best = new Map<string, { start: number; end: number; logit: number }>();
-    res.forEach((r, wi) => {
-      const w = windows[wi];
-      const n = w.end - w.start;
-      const startL = (i: number) => r.logits![2 * (offset + i)];
-      const endL = (i: number) => r.logits![2 * (offset + i) + 1];
-      const idx = Array.from({ length: n }, (_, i) => i);
-      const starts = [...idx].sort((a, b) => startL(b) - startL(a)).slice(0, 20);
-      const ends = [...idx].sort((a, b) => endL(b) - endL(a)).slice(0, 20);
-      for (const s of starts) {
-        for (const e of ends) {
-          if (e < s || e - s + 1 > maxTok) continue;
-          const cs = c.offsets[2 * (w.start + s)];
-          const ce = c.offsets[2 * (w.start + e) + 1];
-          const logit = startL(s) + endL(e);
-          const key = `${cs}:${ce}`;
-          const prev = best.get(key);
-          if (!prev || prev.logit < logit) best.set(key, { start: cs, end: ce, logit });
-        }
-      }
-    });
-    const top = [...best.values()].sort((a, b) => b.logit - a.logit).slice(0, topK);
+    const top = bestSpans(
+      res.map((r, wi) => ({
+        start: windows[wi].start,
+        end: windows[wi].end,
+        startLogit: (i: number) => r.logits![2 * (offset + i)],
+        endLogit: (i: number) => r.logits![2 * (offset + i) + 1],
+      })),
+      c.offsets,
+      { maxAnswerTokens: opts.maxAnswerTokens ?? 30, limit: opts.topK ?? 5 },
+    );
     const p = softmax(Float32Array.from(top.map((t) => t.logit)));
     return top.map((t, i) => ({ text: context.slice(t.start, t.end), start: t.start, end: t.end, score: p[i], logit: t.logit }));
   }

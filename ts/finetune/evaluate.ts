@@ -10,6 +10,7 @@ import { chemprotEval } from '../eval/chemprot.js';
 import { squadEval } from '../eval/squad.js';
 import { bioasqFactoidEval } from '../eval/bioasq.js';
 import { aggregateNbest, type AnswerCandidate } from '../eval/nbest.js';
+import { bestSpans } from '../spans.js';
 import { subtokensToWordLabels, type LabelScheme } from '../eval/decode.js';
 import { bestWindowFor } from '../windows.js';
 import { padBatch, type Feature, type NerLayout, type QaLayout } from './features.js';
@@ -124,29 +125,16 @@ export async function qaCandidates(
   const groups = byExample(set.features, examples.length);
   return examples.map((ex, i) => {
     const lay = set.layouts[i];
-    const best = new Map<string, { text: string; logit: number }>();
-    groups[i].forEach((k, wi) => {
-      const w = lay.windows[wi];
-      const r = logits[k];
-      const len = w.end - w.start;
-      const sl = (t: number) => r[2 * (lay.contextStart + t)];
-      const el = (t: number) => r[2 * (lay.contextStart + t) + 1];
-      const idx = Array.from({ length: len }, (_, t) => t);
-      const starts = [...idx].sort((a, b) => sl(b) - sl(a)).slice(0, nBest);
-      const ends = [...idx].sort((a, b) => el(b) - el(a)).slice(0, nBest);
-      for (const s of starts) {
-        for (const e of ends) {
-          if (e < s || e - s + 1 > maxAnswerTokens) continue;
-          const cs = lay.offsets[2 * (w.start + s)];
-          const ce = lay.offsets[2 * (w.start + e) + 1];
-          const logit = sl(s) + el(e);
-          const key = `${cs}:${ce}`;
-          const prev = best.get(key);
-          if (!prev || prev.logit < logit) best.set(key, { text: ex.context.slice(cs, ce), logit });
-        }
-      }
-    });
-    const top = [...best.values()].sort((a, b) => b.logit - a.logit).slice(0, nBest);
+    const top = bestSpans(
+      groups[i].map((k, wi) => ({
+        start: lay.windows[wi].start,
+        end: lay.windows[wi].end,
+        startLogit: (t: number) => logits[k][2 * (lay.contextStart + t)],
+        endLogit: (t: number) => logits[k][2 * (lay.contextStart + t) + 1],
+      })),
+      lay.offsets,
+      { candidates: nBest, maxAnswerTokens, limit: nBest },
+    ).map((sp) => ({ text: ex.context.slice(sp.start, sp.end), logit: sp.logit }));
     const m = top.length ? top[0].logit : 0;
     const z = top.reduce((acc, t) => acc + Math.exp(t.logit - m), 0);
     return top.map((t) => ({ id: ex.id, text: t.text, score: Math.exp(t.logit - m) / z }));
