@@ -35,8 +35,6 @@ impl<'a> MatRef<'a> {
 const KC: usize = 768;
 const MC: usize = 48; // multiple of every MR below (12, 6, 4)
 const NC: usize = 2048;
-/// Columns of k packed per pass when packing gathers across rows.
-const PACK_CHUNK: usize = 64;
 
 /// Work per call below which threads are not worth spawning (FLOPs).
 const PARALLEL_MIN_FLOPS: usize = 4 << 20;
@@ -137,16 +135,7 @@ fn pack_a(a: MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, out:
         let panel = &mut out[pi * mr * kc..(pi + 1) * mr * kc];
         let rows = mr.min(mc - ir);
         if a.cs == 1 && rows == mr {
-            // In chunks of PACK_CHUNK columns so the panel rows being written stay in L1.
-            for pb in (0..kc).step_by(PACK_CHUNK) {
-                let len = PACK_CHUNK.min(kc - pb);
-                for r in 0..mr {
-                    let src = &a.data[(i0 + ir + r) * a.rs + p0 + pb..][..len];
-                    for (p, &v) in src.iter().enumerate() {
-                        panel[(pb + p) * mr + r] = v;
-                    }
-                }
-            }
+            transpose_into(&a.data[(i0 + ir) * a.rs + p0..], a.rs, mr, kc, panel, mr);
         } else if a.rs == 1 && rows == mr {
             // Transposed A (e.g. dY^T in a weight gradient): the MR rows of one column are contiguous.
             for p in 0..kc {
@@ -175,23 +164,42 @@ fn pack_b(b: MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out:
                 panel[p * nr..(p + 1) * nr].copy_from_slice(src);
             }
         } else if b.rs == 1 && cols == nr {
-            // Transposed weight: column j is contiguous in memory. Chunked like pack_a: a whole
-            // kc x NR panel (48 KB at KC=768) would not stay in L1 across the NR passes.
-            for pb in (0..kc).step_by(PACK_CHUNK) {
-                let len = PACK_CHUNK.min(kc - pb);
-                for q in 0..nr {
-                    let src = &b.data[(j0 + jr + q) * b.cs + p0 + pb..][..len];
-                    for (p, &v) in src.iter().enumerate() {
-                        panel[(pb + p) * nr + q] = v;
-                    }
-                }
-            }
+            // Transposed weight: column j is contiguous in memory.
+            transpose_into(&b.data[(j0 + jr) * b.cs + p0..], b.cs, nr, kc, panel, nr);
         } else {
             for p in 0..kc {
                 for q in 0..nr {
                     panel[p * nr + q] = if q < cols { b.at(p0 + p, j0 + jr + q) } else { 0.0 };
                 }
             }
+        }
+    }
+}
+
+/// out[c * out_stride + r] = src[r * src_stride + c] for r < rows, c < cols, through 8 x 8 tiles:
+/// reads rows of 8 contiguous values and writes each column's `rows` values contiguously, instead
+/// of one scattered store per element (which cost ~7 % of a training step).
+fn transpose_into(src: &[f32], src_stride: usize, rows: usize, cols: usize, out: &mut [f32], out_stride: usize) {
+    let mut c0 = 0;
+    while c0 + 8 <= cols {
+        for r0 in (0..rows).step_by(8) {
+            let rn = 8.min(rows - r0);
+            let mut t = [[0f32; 8]; 8];
+            for r in 0..rn {
+                t[r].copy_from_slice(&src[(r0 + r) * src_stride + c0..][..8]);
+            }
+            for c in 0..8 {
+                let o = &mut out[(c0 + c) * out_stride + r0..][..rn];
+                for r in 0..rn {
+                    o[r] = t[r][c];
+                }
+            }
+        }
+        c0 += 8;
+    }
+    for c in c0..cols {
+        for r in 0..rows {
+            out[c * out_stride + r] = src[r * src_stride + c];
         }
     }
 }
