@@ -4,7 +4,7 @@
 //! Both block products (Q K^T and P V) run on the GEMM micro-kernels via strided views.
 
 use super::gemm::{gemm_with, MatRef};
-use super::ops::exp_fast;
+use super::ops::{drop_threshold, exp_fast, keep};
 use super::{par_for, simd, simd_dispatch, SharedMut};
 
 const BQ: usize = 64;
@@ -23,18 +23,52 @@ pub struct AttnShape {
 /// `key_mask`: [batch*seq], true where the key is a real token. Writes `out`: [batch*seq, H].
 /// A query whose keys are all masked gets zeros.
 pub fn fused_attention(qkv: &[f32], key_mask: &[bool], s: AttnShape, out: &mut [f32]) {
+    attention_with(qkv, key_mask, s, Dropout::OFF, out, None);
+}
+
+/// Attention-probability dropout: element (query i, key j) of head task bh is kept when
+/// `keep(seed, (bh * seq + i) * seq + j)`; kept values are scaled by 1 / (1 - p).
+#[derive(Clone, Copy, Debug)]
+pub struct Dropout {
+    pub p: f32,
+    pub seed: u64,
+}
+
+impl Dropout {
+    pub const OFF: Dropout = Dropout { p: 0.0, seed: 0 };
+    /// The factor applied to probability (i, j) of head task bh: 0 or 1 / (1 - p).
+    #[inline(always)]
+    pub fn scale(&self, threshold: u32, bh: usize, seq: usize, i: usize, j: usize) -> f32 {
+        if self.p <= 0.0 {
+            1.0
+        } else if keep(self.seed, ((bh * seq + i) * seq + j) as u64, threshold) {
+            1.0 / (1.0 - self.p)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// As `fused_attention`, with dropout on the probabilities (applied after their row sum, i.e.
+/// inverted dropout) and, when `lse` is given, each query row's log-sum-exp of the scaled scores
+/// ([batch*heads*seq], 0 for a row with no unmasked key) for a backward pass.
+pub fn attention_with(qkv: &[f32], key_mask: &[bool], s: AttnShape, drop: Dropout, out: &mut [f32], lse: Option<&mut [f32]>) {
     let h = s.heads * s.head_dim;
     assert_eq!(qkv.len(), s.batch * s.seq * 3 * h, "attention: qkv has the wrong size");
     assert_eq!(out.len(), s.batch * s.seq * h, "attention: out has the wrong size");
     let o = SharedMut(out.as_mut_ptr());
-    par_for(s.batch * s.heads, |bh| {
-        let (b, head) = (bh / s.heads, bh % s.heads);
-        attend_one_head(qkv, &key_mask[b * s.seq..(b + 1) * s.seq], s, b, head, o);
+    let l = lse.map(|l| {
+        assert_eq!(l.len(), s.batch * s.heads * s.seq, "attention: lse has the wrong size");
+        SharedMut(l.as_mut_ptr())
     });
+    par_for(s.batch * s.heads, |bh| attend_one_head(qkv, key_mask, s, bh, drop, o, l));
 }
 
 simd_dispatch! {
-    fn attend_one_head(qkv: &[f32], mask: &[bool], s: AttnShape, b: usize, head: usize, out: SharedMut) {
+    fn attend_one_head(qkv: &[f32], key_mask: &[bool], s: AttnShape, bh: usize, drop: Dropout, out: SharedMut, lse: Option<SharedMut>) {
+        let (b, head) = (bh / s.heads, bh % s.heads);
+        let mask = &key_mask[b * s.seq..(b + 1) * s.seq];
+        let th = drop_threshold(drop.p);
         let (seq, dh) = (s.seq, s.head_dim);
         let h = s.heads * dh;
         let ld = 3 * h;
@@ -71,9 +105,10 @@ simd_dispatch! {
                     let mnew = m[i].max(bmax);
                     let alpha = if m[i] == f32::NEG_INFINITY { 0.0 } else { exp_fast(m[i] - mnew) };
                     let mut psum = 0f32;
-                    for sv in srow.iter_mut() {
-                        *sv = if *sv == f32::NEG_INFINITY { 0.0 } else { exp_fast(*sv - mnew) };
-                        psum += *sv;
+                    for (j, sv) in srow.iter_mut().enumerate() {
+                        let pj = if *sv == f32::NEG_INFINITY { 0.0 } else { exp_fast(*sv - mnew) };
+                        psum += pj;
+                        *sv = pj * drop.scale(th, bh, seq, q0 + i, k0 + j);
                     }
                     l[i] = l[i] * alpha + psum;
                     m[i] = mnew;
@@ -88,10 +123,14 @@ simd_dispatch! {
             }
             for i in 0..nq {
                 let inv = if l[i] > 0.0 { 1.0 / l[i] } else { 0.0 };
-                // SAFETY: each (b, head) task writes only its own head's columns.
+                // SAFETY: each (b, head) task writes only its own head's columns and lse rows.
                 let dst = unsafe { out.slice((b * seq + q0 + i) * h + head * dh, dh) };
                 for (o, a) in dst.iter_mut().zip(&acc[i * dh..(i + 1) * dh]) {
                     *o = a * inv;
+                }
+                if let Some(lse) = lse {
+                    let cell = unsafe { lse.slice(bh * seq + q0 + i, 1) };
+                    cell[0] = if l[i] > 0.0 { m[i] + l[i].ln() } else { 0.0 };
                 }
             }
         }

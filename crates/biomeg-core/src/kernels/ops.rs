@@ -32,6 +32,30 @@ pub fn erf_fast(x: f32) -> f32 {
     y.copysign(x)
 }
 
+// Dropout masks from a stateless hash (used by training; inference runs with p = 0).
+
+/// SplitMix64 finalizer: a stateless hash, so dropout masks are recomputed in backward instead
+/// of stored, and are identical on native and wasm.
+#[inline(always)]
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Keep decision for element `idx` of the dropout stream `seed` with drop probability given as
+/// a 24-bit threshold.
+#[inline(always)]
+pub fn keep(seed: u64, idx: u64, threshold: u32) -> bool {
+    (mix64(seed ^ idx.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 40) as u32 >= threshold
+}
+
+/// Drop probability p as the 24-bit threshold `keep` compares with.
+pub fn drop_threshold(p: f32) -> u32 {
+    (p.clamp(0.0, 1.0) as f64 * (1u64 << 24) as f64).round() as u32
+}
+
 simd_dispatch! {
     /// In place: x = x * 0.5 * (1 + erf(x / sqrt(2))) (the exact GELU BERT uses).
     fn gelu_serial(x: &mut [f32]) {

@@ -6,21 +6,17 @@
 //! Attention-probability dropout uses the stateless `keep` hash, so backward regenerates the
 //! mask instead of storing it.
 
-use super::ops::{drop_threshold, keep};
-use crate::kernels::attention::AttnShape;
+use super::ops::drop_threshold;
+use crate::kernels::attention::{attention_with, AttnShape, Dropout};
 use crate::kernels::gemm::{gemm_with, MatRef};
 use crate::kernels::ops::exp_fast;
 use crate::kernels::{par_for, simd, simd_dispatch, SharedMut};
 
 /// Forward: `qkv` [t, 3H] (Q | K | V), key mask [t]; returns ctx [t, H] and lse [batch*heads*seq].
 pub fn attention_forward(qkv: &[f32], key_mask: &[bool], s: AttnShape, p_drop: f32, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let h = s.heads * s.head_dim;
-    let t = s.batch * s.seq;
-    assert_eq!(qkv.len(), t * 3 * h, "attention: qkv has the wrong size");
-    let mut ctx = vec![0f32; t * h];
+    let mut ctx = vec![0f32; s.batch * s.seq * s.heads * s.head_dim];
     let mut lse = vec![0f32; s.batch * s.heads * s.seq];
-    let (o, l) = (SharedMut(ctx.as_mut_ptr()), SharedMut(lse.as_mut_ptr()));
-    par_for(s.batch * s.heads, |bh| fwd_head(qkv, key_mask, s, bh, p_drop, seed, o, l));
+    attention_with(qkv, key_mask, s, Dropout { p: p_drop, seed }, &mut ctx, Some(&mut lse));
     (ctx, lse)
 }
 
@@ -38,93 +34,6 @@ pub fn attention_backward(qkv: &[f32], key_mask: &[bool], s: AttnShape, p_drop: 
 const BQ: usize = 64;
 const BK: usize = 128;
 
-/// Dropout keep-scale of score (query i, key j) of head task `bh`: 0 or 1/(1-p).
-#[inline(always)]
-fn drop_scale(p_drop: f32, seed: u64, th: u32, bh: usize, seq: usize, i: usize, j: usize) -> f32 {
-    if p_drop <= 0.0 {
-        return 1.0;
-    }
-    if keep(seed, ((bh * seq + i) * seq + j) as u64, th) {
-        1.0 / (1.0 - p_drop)
-    } else {
-        0.0
-    }
-}
-
-simd_dispatch! {
-    /// One head, blocked: S = Q K^T and O += P V on the GEMM micro-kernels, online softmax
-    /// across key blocks, dropout applied to P after its row sum (inverted dropout).
-    #[allow(clippy::too_many_arguments)]
-    fn fwd_head(qkv: &[f32], key_mask: &[bool], s: AttnShape, bh: usize, p_drop: f32, seed: u64, out: SharedMut, lse_out: SharedMut) {
-        let (b, head) = (bh / s.heads, bh % s.heads);
-        let (seq, dh) = (s.seq, s.head_dim);
-        let h = s.heads * dh;
-        let ld = 3 * h;
-        let base = b * seq * ld;
-        let mask = &key_mask[b * seq..(b + 1) * seq];
-        let scale = 1.0 / (dh as f32).sqrt();
-        let th = drop_threshold(p_drop);
-        let isa = simd::detect();
-        let mut sc = vec![0f32; BQ * BK];
-        let mut acc = vec![0f32; BQ * dh];
-        let (mut m, mut l) = ([f32::NEG_INFINITY; BQ], [0f32; BQ]);
-        for q0 in (0..seq).step_by(BQ) {
-            let nq = BQ.min(seq - q0);
-            acc[..nq * dh].fill(0.0);
-            m.fill(f32::NEG_INFINITY);
-            l.fill(0.0);
-            let q = MatRef { data: &qkv[base + q0 * ld + head * dh..], rs: ld, cs: 1 };
-            for k0 in (0..seq).step_by(BK) {
-                let nk = BK.min(seq - k0);
-                let kmask = &mask[k0..k0 + nk];
-                if !kmask.iter().any(|&v| v) {
-                    continue;
-                }
-                let k = MatRef { data: &qkv[base + k0 * ld + h + head * dh..], rs: 1, cs: ld };
-                gemm_with(isa, 1, nq, nk, dh, q, k, &mut sc, BK, false);
-                for i in 0..nq {
-                    let row = &mut sc[i * BK..i * BK + nk];
-                    let mut bmax = f32::NEG_INFINITY;
-                    for (v, &keep_key) in row.iter_mut().zip(kmask) {
-                        *v = if keep_key { *v * scale } else { f32::NEG_INFINITY };
-                        bmax = bmax.max(*v);
-                    }
-                    let mnew = m[i].max(bmax);
-                    let alpha = if m[i] == f32::NEG_INFINITY { 0.0 } else { exp_fast(m[i] - mnew) };
-                    let mut psum = 0f32;
-                    for (j, v) in row.iter_mut().enumerate() {
-                        let pj = if *v == f32::NEG_INFINITY { 0.0 } else { exp_fast(*v - mnew) };
-                        psum += pj;
-                        *v = pj * drop_scale(p_drop, seed, th, bh, seq, q0 + i, k0 + j);
-                    }
-                    l[i] = l[i] * alpha + psum;
-                    m[i] = mnew;
-                    if alpha != 1.0 {
-                        acc[i * dh..(i + 1) * dh].iter_mut().for_each(|v| *v *= alpha);
-                    }
-                }
-                let pm = MatRef { data: &sc, rs: BK, cs: 1 };
-                let v = MatRef { data: &qkv[base + k0 * ld + 2 * h + head * dh..], rs: ld, cs: 1 };
-                gemm_with(isa, 1, nq, dh, nk, pm, v, &mut acc, dh, true);
-            }
-            for i in 0..nq {
-                // SAFETY: each (b, head) task writes only its own rows of lse and columns of out.
-                let dst = unsafe { out.slice((b * seq + q0 + i) * h + head * dh, dh) };
-                let lse = unsafe { lse_out.slice(bh * seq + q0 + i, 1) };
-                if l[i] > 0.0 {
-                    let inv = 1.0 / l[i];
-                    for (o, a) in dst.iter_mut().zip(&acc[i * dh..(i + 1) * dh]) {
-                        *o = a * inv;
-                    }
-                    lse[0] = m[i] + l[i].ln();
-                } else {
-                    dst.fill(0.0);
-                    lse[0] = 0.0;
-                }
-            }
-        }
-    }
-}
 
 simd_dispatch! {
     /// One head's backward, blocked like the forward: P is recomputed from S and the saved
@@ -142,7 +51,7 @@ simd_dispatch! {
             return;
         }
         let scale = 1.0 / (dh as f32).sqrt();
-        let th = drop_threshold(p_drop);
+        let (th, drop) = (drop_threshold(p_drop), Dropout { p: p_drop, seed });
         let isa = simd::detect();
         let mut p = vec![0f32; BQ * BK]; // P, then dS
         let mut pd = vec![0f32; BQ * BK]; // dropped P
@@ -175,7 +84,7 @@ simd_dispatch! {
                     for j in 0..nk {
                         let o = i * BK + j;
                         let pj = if kmask[j] { exp_fast(p[o] * scale - li) } else { 0.0 };
-                        let ks = drop_scale(p_drop, seed, th, bh, seq, q0 + i, k0 + j);
+                        let ks = drop.scale(th, bh, seq, q0 + i, k0 + j);
                         pd[o] = pj * ks;
                         p[o] = pj * (dp[o] * ks - di[i]) * scale; // dS
                     }
@@ -206,6 +115,7 @@ simd_dispatch! {
 #[cfg(test)]
 pub(super) mod rowwise {
     use super::*;
+    use crate::kernels::ops::keep;
 
     /// K (or V) of one head transposed to [dh, seq], so a query's scores are axpys over keys.
     fn head_transposed(qkv: &[f32], s: AttnShape, b: usize, col0: usize) -> Vec<f32> {

@@ -139,27 +139,7 @@ pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &mut [f32]) {
     }
 }
 
-/// SplitMix64 finalizer: a stateless hash, so dropout masks are recomputed in backward instead
-/// of stored, and are identical on native and wasm.
-#[inline(always)]
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Keep decision for element `idx` of the dropout stream `seed` with drop probability given as
-/// a 24-bit threshold.
-#[inline(always)]
-pub fn keep(seed: u64, idx: u64, threshold: u32) -> bool {
-    (mix64(seed ^ idx.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 40) as u32 >= threshold
-}
-
-/// Drop probability p as the 24-bit threshold `keep` compares with.
-pub fn drop_threshold(p: f32) -> u32 {
-    (p.clamp(0.0, 1.0) as f64 * (1u64 << 24) as f64).round() as u32
-}
+pub use crate::kernels::ops::{drop_threshold, keep, mix64};
 
 /// Inverted dropout in place: x_i *= keep_i / (1 - p). It is its own backward (same seed on dy).
 /// p = 0 leaves x untouched.
