@@ -325,7 +325,9 @@ impl Encoder {
         Ok(x)
     }
 
-    fn embed(&self, b: &Batch) -> Vec<f32> {
+    /// Word + position + token-type embeddings, [batch*seq, embedding_size], before any
+    /// LayerNorm or projection (training's forward continues from here too).
+    pub(crate) fn embedding_sum(&self, b: &Batch) -> Vec<f32> {
         let (t, e) = (b.batch * b.seq, self.cfg.embedding_size);
         let mut x = vec![0f32; t * e];
         for (i, row) in x.chunks_exact_mut(e).enumerate() {
@@ -336,6 +338,12 @@ impl Encoder {
                 row[j] = w[j] + p[j] + ty[j];
             }
         }
+        x
+    }
+
+    fn embed(&self, b: &Batch) -> Vec<f32> {
+        let t = b.batch * b.seq;
+        let mut x = self.embedding_sum(b);
         if let Some(ln) = &self.emb.ln {
             layer_norm(&mut x, &ln.g, &ln.b, self.cfg.eps);
         }

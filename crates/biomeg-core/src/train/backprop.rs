@@ -84,17 +84,8 @@ fn attn_shape(enc: &Encoder, batch: usize, seq: usize) -> AttnShape {
 /// [batch, labels] for sequence heads) and the cache. The batch must already be validated.
 pub fn forward(enc: &Encoder, b: &Batch, d: DropCfg) -> (Vec<f32>, Cache) {
     let cfg = &enc.cfg;
-    let (t, e, eps) = (b.batch * b.seq, cfg.embedding_size, cfg.eps);
-    // Embeddings.
-    let mut x = vec![0f32; t * e];
-    for (i, row) in x.chunks_exact_mut(e).enumerate() {
-        let (id, pos) = (b.ids[i] as usize, i % b.seq);
-        let tt = b.type_ids.get(i).copied().unwrap_or(0) as usize;
-        let (w, p, ty) = (&enc.emb.word[id * e..][..e], &enc.emb.pos[pos * e..][..e], &enc.emb.typ[tt * e..][..e]);
-        for j in 0..e {
-            row[j] = w[j] + p[j] + ty[j];
-        }
-    }
+    let (t, eps) = (b.batch * b.seq, cfg.eps);
+    let mut x = enc.embedding_sum(b);
     let emb_ln = enc.emb.ln.as_ref().map(|ln| {
         let (y, c) = layer_norm_forward(&x, &ln.g, &ln.b, eps);
         x = y;
