@@ -1,6 +1,6 @@
 //! Runtime and kernel bindings (napi): info, thread count, GEMM and FMA peak for the bench.
 
-use biomeg_core::kernels::{dispatch, gemm::MatRef, peak, set_threads as core_set_threads, simd};
+use biomeg_core::kernels::{dispatch, peak, set_threads as core_set_threads, simd};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -39,23 +39,7 @@ pub fn set_threads(n: u32) {
 /// `device`: "cpu", "cuda" or "auto". Returns C.
 #[napi(catch_unwind)]
 pub fn matmul(a: Float32Array, b: Float32Array, m: u32, k: u32, n: u32, trans_b: bool, device: String) -> Result<Float32Array> {
-    let (m, k, n) = (m as usize, k as usize, n as usize);
-    if a.len() != m * k || b.len() != k * n {
-        return Err(js_err("BIOMEG_BAD_INPUT", format!("matmul: A has {} values (need {}), B has {} (need {})", a.len(), m * k, b.len(), k * n)));
-    }
-    let bm = if trans_b { MatRef::transposed(&b, k) } else { MatRef::row_major(&b, n) };
-    let mut c = vec![0f32; m * n];
-    let am = MatRef::row_major(&a, k);
-    match device.as_str() {
-        "auto" => {
-            dispatch::matmul(m, n, k, am, bm, &mut c, n, false);
-        }
-        "cpu" | "cuda" => {
-            let d = if device == "cpu" { dispatch::GemmDevice::Cpu } else { dispatch::GemmDevice::Cuda };
-            dispatch::matmul_on(d, m, n, k, am, bm, &mut c, n, false).map_err(|e| js_err("BIOMEG_NO_CUDA", e))?;
-        }
-        other => return Err(js_err("BIOMEG_BAD_INPUT", format!("device '{other}' is not one of cpu, cuda, auto"))),
-    }
+    let c = dispatch::matmul_dense(&a, &b, m as usize, k as usize, n as usize, trans_b, &device).map_err(|e| js_err(e.code(), e))?;
     Ok(Float32Array::new(c))
 }
 

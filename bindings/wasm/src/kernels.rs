@@ -1,6 +1,6 @@
 //! Runtime and kernel bindings (wasm-bindgen), the same names as the Node binding.
 
-use biomeg_core::kernels::{dispatch, gemm::MatRef, simd};
+use biomeg_core::kernels::{dispatch, simd};
 use wasm_bindgen::prelude::*;
 
 use crate::js_err;
@@ -26,19 +26,7 @@ pub fn set_threads(_n: u32) {}
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(a: &[f32], b: &[f32], m: u32, k: u32, n: u32, trans_b: bool, device: &str) -> Result<Vec<f32>, JsValue> {
-    let (m, k, n) = (m as usize, k as usize, n as usize);
-    if a.len() != m * k || b.len() != k * n {
-        return Err(js_err("BIOMEG_BAD_INPUT", format!("matmul: A has {} values (need {}), B has {} (need {})", a.len(), m * k, b.len(), k * n)));
-    }
-    let bm = if trans_b { MatRef::transposed(b, k) } else { MatRef::row_major(b, n) };
-    let mut c = vec![0f32; m * n];
-    let dev = match device {
-        "cpu" | "auto" => dispatch::GemmDevice::Cpu,
-        "cuda" => dispatch::GemmDevice::Cuda,
-        other => return Err(js_err("BIOMEG_BAD_INPUT", format!("device '{other}' is not one of cpu, cuda, auto"))),
-    };
-    dispatch::matmul_on(dev, m, n, k, MatRef::row_major(a, k), bm, &mut c, n, false).map_err(|e| js_err("BIOMEG_NO_CUDA", e))?;
-    Ok(c)
+    dispatch::matmul_dense(a, b, m as usize, k as usize, n as usize, trans_b, device).map_err(|e| js_err(e.code(), e))
 }
 
 #[wasm_bindgen]

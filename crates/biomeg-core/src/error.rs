@@ -19,6 +19,8 @@ pub enum CoreError {
     Input(String),
     /// I/O error reading a file.
     Io { file: String, msg: String },
+    /// CUDA asked for but not usable (no device, no libcublas, or a failed call).
+    NoCuda(String),
 }
 
 impl CoreError {
@@ -32,6 +34,7 @@ impl CoreError {
             CoreError::Shape { .. } => "BIOMEG_SHAPE_MISMATCH",
             CoreError::Input(_) => "BIOMEG_BAD_INPUT",
             CoreError::Io { .. } => "BIOMEG_IO",
+            CoreError::NoCuda(_) => "BIOMEG_NO_CUDA",
         }
     }
 }
@@ -52,6 +55,7 @@ impl fmt::Display for CoreError {
             ),
             CoreError::Input(msg) => write!(f, "{msg}"),
             CoreError::Io { file, msg } => write!(f, "{file}: {msg}"),
+            CoreError::NoCuda(msg) => write!(f, "{msg}"),
         }
     }
 }

@@ -388,9 +388,9 @@ impl Encoder {
 fn load_head<S: ByteSource>(cfg: &mut ModelConfig, st: &SafeTensors<S>) -> Result<Option<Head>> {
     let h = cfg.hidden;
     let has = |n: &str| st.contains(n);
-    let lin = |n: &str, inp: usize, out: usize| -> Result<Linear> {
-        Ok(Linear { w: st.read(&format!("{n}.weight"), &[out, inp])?, b: st.read(&format!("{n}.bias"), &[out])?, inp, out })
-    };
+    // Head tensors sit at the top level, outside the base model's prefix.
+    let top = Loader { st, prefix: String::new() };
+    let lin = |n: &str, inp: usize, out: usize| top.linear(n, inp, out);
     // Output width of a Linear from its bias length.
     let width = |n: &str| st.tensors.get(&format!("{n}.bias")).and_then(|t| t.shape.first().copied());
     let pooler = ["bert.pooler.dense", "pooler.dense"].into_iter().find(|p| has(&format!("{p}.weight")));

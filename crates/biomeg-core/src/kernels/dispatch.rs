@@ -54,6 +54,28 @@ pub fn matmul_on(device: GemmDevice, m: usize, n: usize, k: usize, a: MatRef, b:
     }
 }
 
+/// C = A[m,k] * B for dense buffers, B given as [k,n] or, when `trans_b`, as [n,k] (a Linear
+/// weight); `device` is "cpu", "cuda" or "auto". The bindings' `matmul` is this call.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_dense(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, trans_b: bool, device: &str) -> crate::Result<Vec<f32>> {
+    use crate::CoreError;
+    if a.len() != m * k || b.len() != k * n {
+        return Err(CoreError::Input(format!("matmul: A has {} values (need {}), B has {} (need {})", a.len(), m * k, b.len(), k * n)));
+    }
+    let bm = if trans_b { MatRef::transposed(b, k) } else { MatRef::row_major(b, n) };
+    let am = MatRef::row_major(a, k);
+    let mut c = vec![0f32; m * n];
+    match device {
+        "auto" => {
+            matmul(m, n, k, am, bm, &mut c, n, false);
+        }
+        "cpu" => matmul_on(GemmDevice::Cpu, m, n, k, am, bm, &mut c, n, false).map_err(CoreError::NoCuda)?,
+        "cuda" => matmul_on(GemmDevice::Cuda, m, n, k, am, bm, &mut c, n, false).map_err(CoreError::NoCuda)?,
+        other => return Err(CoreError::Input(format!("device '{other}' is not one of cpu, cuda, auto"))),
+    }
+    Ok(c)
+}
+
 /// BIOMEG_DEVICE=cpu turns the GPU path off.
 fn prefer_cuda() -> bool {
     !matches!(std::env::var("BIOMEG_DEVICE").as_deref(), Ok("cpu"))
