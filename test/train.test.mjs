@@ -40,7 +40,9 @@ for (const model of ['tiny-bert-token', 'tiny-megatron-token']) {
       const { s, losses } = await run(model, backend, 8);
       t.is(s.backend, backend);
       t.is(s.optimizerSteps, 8);
-      t.true(losses[7] < losses[0], `losses ${losses}`);
+      // Dropout makes single steps noisy: compare the means of the first and last three.
+      const mean3 = (xs) => (xs[0] + xs[1] + xs[2]) / 3;
+      t.true(mean3(losses.slice(5)) < mean3(losses), `losses ${losses}`);
       seqs[`${model}/${backend}`] = losses;
     });
   }

@@ -349,7 +349,7 @@ async function runOne(o: FineTuneOptions, r: Recipe & { preset: string }, p: Pre
     st.epochTokens += batch.tokens;
     st.epochLossSum += res.loss;
     st.epochLossN++;
-    log.write({ type: 'step', g: st.g, step: res.step, epoch: epoch + 1, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm, tokens: batch.tokens, sec: +dt.toFixed(4) });
+    log.write({ type: 'step', g: st.g, step: res.step, epoch: epoch + 1, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm, tokens: batch.tokens, positions: batch.batch * batch.seq, sec: +dt.toFixed(4) });
     const rate = st.trainTokens / Math.max(1e-9, st.trainSec);
     const elapsed = (Date.now() - sessionStart) / 1000;
     const eta = (elapsed / Math.max(1, st.g - gStart)) * (totalBatches - st.g);

@@ -4,7 +4,7 @@
 //! Both block products (Q K^T and P V) run on the GEMM micro-kernels via strided views.
 
 use super::gemm::{gemm_with, MatRef};
-use super::ops::{drop_threshold, exp_fast, keep};
+use super::ops::{drop_threshold, dropout_row, exp_fast};
 use super::{par_for, simd, simd_dispatch, SharedMut};
 
 const BQ: usize = 64;
@@ -36,17 +36,6 @@ pub struct Dropout {
 
 impl Dropout {
     pub const OFF: Dropout = Dropout { p: 0.0, seed: 0 };
-    /// The factor applied to probability (i, j) of head task bh: 0 or 1 / (1 - p).
-    #[inline(always)]
-    pub fn scale(&self, threshold: u32, bh: usize, seq: usize, i: usize, j: usize) -> f32 {
-        if self.p <= 0.0 {
-            1.0
-        } else if keep(self.seed, ((bh * seq + i) * seq + j) as u64, threshold) {
-            1.0 / (1.0 - self.p)
-        } else {
-            0.0
-        }
-    }
 }
 
 /// As `fused_attention`, with dropout on the probabilities (applied after their row sum, i.e.
@@ -96,19 +85,13 @@ simd_dispatch! {
                 gemm_with(isa, 1, nq, nk, dh, q, k, &mut scores, BK, false);
                 for i in 0..nq {
                     let srow = &mut scores[i * BK..i * BK + nk];
-                    let mut bmax = f32::NEG_INFINITY;
-                    for (sv, &keep) in srow.iter_mut().zip(kmask) {
-                        *sv = if keep { *sv * scale } else { f32::NEG_INFINITY };
-                        bmax = bmax.max(*sv);
-                    }
+                    let bmax = scale_mask_max(srow, kmask, scale);
                     // online softmax: rescale what was accumulated under the old row max
                     let mnew = m[i].max(bmax);
                     let alpha = if m[i] == f32::NEG_INFINITY { 0.0 } else { exp_fast(m[i] - mnew) };
-                    let mut psum = 0f32;
-                    for (j, sv) in srow.iter_mut().enumerate() {
-                        let pj = if *sv == f32::NEG_INFINITY { 0.0 } else { exp_fast(*sv - mnew) };
-                        psum += pj;
-                        *sv = pj * drop.scale(th, bh, seq, q0 + i, k0 + j);
+                    let psum = exp_masked(srow, kmask, mnew);
+                    if drop.p > 0.0 {
+                        dropout_row(srow, drop.seed, ((bh * seq + q0 + i) * seq + k0) as u64, th, 1.0 / (1.0 - drop.p));
                     }
                     l[i] = l[i] * alpha + psum;
                     m[i] = mnew;
@@ -135,6 +118,49 @@ simd_dispatch! {
             }
         }
     }
+}
+
+/// Row of scores: s_j *= scale for unmasked keys, -inf for masked ones; returns the row max.
+/// Eight running maxima so the loop vectorizes (max is exact in any order).
+#[inline(always)]
+pub(crate) fn scale_mask_max(row: &mut [f32], kmask: &[bool], scale: f32) -> f32 {
+    let mut mx = [f32::NEG_INFINITY; 8];
+    let mut lane = |l: usize, sv: &mut f32, keep: bool| {
+        *sv = if keep { *sv * scale } else { f32::NEG_INFINITY };
+        mx[l] = mx[l].max(*sv);
+    };
+    let n8 = row.len() / 8 * 8;
+    for (r, k) in row[..n8].chunks_exact_mut(8).zip(kmask[..n8].chunks_exact(8)) {
+        for l in 0..8 {
+            lane(l, &mut r[l], k[l]);
+        }
+    }
+    for j in n8..row.len() {
+        lane(j - n8, &mut row[j], kmask[j]);
+    }
+    mx.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// p_j = exp(s_j - m) for unmasked keys and 0 for masked ones, in place; returns the sum of the
+/// p_j, accumulated in eight lanes (added in a fixed order) so the loop vectorizes.
+#[inline(always)]
+pub(crate) fn exp_masked(row: &mut [f32], kmask: &[bool], m: f32) -> f32 {
+    let mut sum = [0f32; 8];
+    let mut lane = |l: usize, sv: &mut f32, keep: bool| {
+        let e = exp_fast(*sv - m);
+        *sv = if keep { e } else { 0.0 };
+        sum[l] += *sv;
+    };
+    let n8 = row.len() / 8 * 8;
+    for (r, k) in row[..n8].chunks_exact_mut(8).zip(kmask[..n8].chunks_exact(8)) {
+        for l in 0..8 {
+            lane(l, &mut r[l], k[l]);
+        }
+    }
+    for j in n8..row.len() {
+        lane(j - n8, &mut row[j], kmask[j]);
+    }
+    ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]))
 }
 
 /// Unfused reference: materializes the full score matrix per head, f64 softmax.

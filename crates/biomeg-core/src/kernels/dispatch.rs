@@ -77,6 +77,7 @@ pub fn matmul_dense(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, trans_b:
 }
 
 /// BIOMEG_DEVICE=cpu turns the GPU path off.
+#[cfg(not(target_arch = "wasm32"))]
 fn prefer_cuda() -> bool {
     !matches!(std::env::var("BIOMEG_DEVICE").as_deref(), Ok("cpu"))
 }

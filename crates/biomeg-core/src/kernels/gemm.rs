@@ -1,7 +1,7 @@
 //! Single-precision GEMM, BLIS-style: B and A are packed into panels that a register-tiled
 //! micro-kernel streams through. The micro-kernel is chosen at run time from the CPU's features
-//! (AVX-512, AVX2+FMA, portable), simd128 on wasm. Native builds split the N dimension across
-//! threads; every thread packs its own panels, so no synchronisation happens inside a call.
+//! (AVX-512, AVX2+FMA, portable), simd128 on wasm. Native builds split the longer of M and N
+//! across threads; every thread packs its own panels, so no synchronisation happens inside a call.
 //!
 //! C[m,n] (+)= sum_p A[i,p] * B[p,j], where A and B are strided views (so a transposed
 //! weight matrix W[n,k] is just B with row stride 1 and column stride k).
@@ -59,28 +59,43 @@ pub fn gemm_with(isa: Isa, threads: usize, m: usize, n: usize, k: usize, a: MatR
         }
         return;
     }
-    let nr = isa.nr();
     let threads = if 2 * m * n * k < PARALLEL_MIN_FLOPS { 1 } else { threads.max(1) };
-    // Column ranges per thread, multiples of NR so panels stay whole.
-    let panels = n.div_ceil(nr);
-    let per = panels.div_ceil(threads);
-    if threads == 1 || per == panels {
+    if threads == 1 || cfg!(target_arch = "wasm32") {
         gemm_serial(isa, m, n, k, a, b, CPtr(c.as_mut_ptr()), ldc, accumulate, 0, n);
         return;
     }
-    let cptr = CPtr(c.as_mut_ptr());
+    // Split the longer of M and N: every thread packs the whole of the other operand, so the
+    // duplicated packing is the smaller one (activations are usually much taller than weights).
     #[cfg(not(target_arch = "wasm32"))]
-    std::thread::scope(|s| {
-        for t in 1..threads {
-            let (j0, j1) = ((t * per * nr).min(n), ((t + 1) * per * nr).min(n));
-            if j0 < j1 {
-                s.spawn(move || gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, j0, j1));
+    let (cptr, mr, nr) = (CPtr(c.as_mut_ptr()), isa.mr(), isa.nr());
+    #[cfg(not(target_arch = "wasm32"))]
+    if m > n {
+        let per = m.div_ceil(mr).div_ceil(threads) * mr;
+        std::thread::scope(|s| {
+            for t in 1..threads {
+                let (i0, i1) = ((t * per).min(m), ((t + 1) * per).min(m));
+                if i0 < i1 {
+                    let a_rows = MatRef { data: &a.data[i0 * a.rs..], ..a };
+                    // SAFETY: rows i0..i1 of C belong to this thread alone.
+                    let c_rows = CPtr(unsafe { cptr.0.add(i0 * ldc) });
+                    s.spawn(move || gemm_serial(isa, i1 - i0, n, k, a_rows, b, c_rows, ldc, accumulate, 0, n));
+                }
             }
-        }
-        gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, 0, (per * nr).min(n));
-    });
-    #[cfg(target_arch = "wasm32")]
-    gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, 0, n);
+            gemm_serial(isa, per.min(m), n, k, a, b, cptr, ldc, accumulate, 0, n);
+        });
+    } else {
+        // Column ranges per thread, multiples of NR so panels stay whole.
+        let per = n.div_ceil(nr).div_ceil(threads) * nr;
+        std::thread::scope(|s| {
+            for t in 1..threads {
+                let (j0, j1) = ((t * per).min(n), ((t + 1) * per).min(n));
+                if j0 < j1 {
+                    s.spawn(move || gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, j0, j1));
+                }
+            }
+            gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, 0, per.min(n));
+        });
+    }
 }
 
 /// A raw C pointer shared by threads that write disjoint column ranges.
@@ -135,13 +150,10 @@ fn pack_a(a: MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, out:
         let panel = &mut out[pi * mr * kc..(pi + 1) * mr * kc];
         let rows = mr.min(mc - ir);
         if a.cs == 1 && rows == mr {
-            transpose_into(&a.data[(i0 + ir) * a.rs + p0..], a.rs, mr, kc, panel, mr);
+            pack_panel(&a.data[(i0 + ir) * a.rs + p0..], a.rs, true, mr, kc, panel);
         } else if a.rs == 1 && rows == mr {
             // Transposed A (e.g. dY^T in a weight gradient): the MR rows of one column are contiguous.
-            for p in 0..kc {
-                let src = &a.data[(p0 + p) * a.cs + i0 + ir..][..mr];
-                panel[p * mr..(p + 1) * mr].copy_from_slice(src);
-            }
+            pack_panel(&a.data[p0 * a.cs + i0 + ir..], a.cs, false, mr, kc, panel);
         } else {
             for p in 0..kc {
                 for r in 0..mr {
@@ -159,13 +171,10 @@ fn pack_b(b: MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out:
         let panel = &mut out[qi * nr * kc..(qi + 1) * nr * kc];
         let cols = nr.min(nc - jr);
         if b.cs == 1 && cols == nr {
-            for p in 0..kc {
-                let src = &b.data[(p0 + p) * b.rs + j0 + jr..][..nr];
-                panel[p * nr..(p + 1) * nr].copy_from_slice(src);
-            }
+            pack_panel(&b.data[p0 * b.rs + j0 + jr..], b.rs, false, nr, kc, panel);
         } else if b.rs == 1 && cols == nr {
             // Transposed weight: column j is contiguous in memory.
-            transpose_into(&b.data[(j0 + jr) * b.cs + p0..], b.cs, nr, kc, panel, nr);
+            pack_panel(&b.data[(j0 + jr) * b.cs + p0..], b.cs, true, nr, kc, panel);
         } else {
             for p in 0..kc {
                 for q in 0..nr {
@@ -176,30 +185,51 @@ fn pack_b(b: MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out:
     }
 }
 
-/// out[c * out_stride + r] = src[r * src_stride + c] for r < rows, c < cols, through 8 x 8 tiles:
-/// reads rows of 8 contiguous values and writes each column's `rows` values contiguously, instead
-/// of one scattered store per element (which cost ~7 % of a training step).
-fn transpose_into(src: &[f32], src_stride: usize, rows: usize, cols: usize, out: &mut [f32], out_stride: usize) {
-    let mut c0 = 0;
-    while c0 + 8 <= cols {
-        for r0 in (0..rows).step_by(8) {
-            let rn = 8.min(rows - r0);
-            let mut t = [[0f32; 8]; 8];
-            for r in 0..rn {
-                t[r].copy_from_slice(&src[(r0 + r) * src_stride + c0..][..8]);
+/// Fill a `w`-wide panel: panel[p * w + x] = element (x, p) of the source, for p < kc and x < w.
+/// When `transposed`, line x is contiguous (src[x * stride + p], a row of row-major A or a
+/// column of a transposed weight); otherwise the w values of one p are (src[p * stride + x]).
+/// Each panel width used by a micro-kernel gets a copy with `w` known at compile time, so the
+/// copies become vector moves instead of a memcpy call per 24–64 bytes.
+fn pack_panel(src: &[f32], stride: usize, transposed: bool, w: usize, kc: usize, panel: &mut [f32]) {
+    macro_rules! widths {
+        ($($w:literal),*) => {
+            match (w, transposed) {
+                $(($w, true) => transpose_lines::<$w>(src, stride, kc, panel),
+                  ($w, false) => copy_lines::<$w>(src, stride, kc, panel),)*
+                _ => unreachable!("no micro-kernel has panel width {w}"),
             }
-            for c in 0..8 {
-                let o = &mut out[(c0 + c) * out_stride + r0..][..rn];
-                for r in 0..rn {
-                    o[r] = t[r][c];
-                }
+        };
+    }
+    widths!(4, 6, 8, 12, 16, 32)
+}
+
+fn copy_lines<const W: usize>(src: &[f32], stride: usize, kc: usize, panel: &mut [f32]) {
+    for (p, dst) in panel[..kc * W].chunks_exact_mut(W).enumerate() {
+        let line: &[f32; W] = src[p * stride..][..W].try_into().unwrap();
+        dst.copy_from_slice(line);
+    }
+}
+
+/// W lines of kc contiguous values, transposed through W x 8 tiles: 8-wide loads from each line,
+/// W-wide contiguous stores per p.
+fn transpose_lines<const W: usize>(src: &[f32], stride: usize, kc: usize, panel: &mut [f32]) {
+    let mut p0 = 0;
+    while p0 + 8 <= kc {
+        let mut t = [[0f32; 8]; W];
+        for (x, row) in t.iter_mut().enumerate() {
+            *row = src[x * stride + p0..][..8].try_into().unwrap();
+        }
+        for c in 0..8 {
+            let dst = &mut panel[(p0 + c) * W..][..W];
+            for x in 0..W {
+                dst[x] = t[x][c];
             }
         }
-        c0 += 8;
+        p0 += 8;
     }
-    for c in c0..cols {
-        for r in 0..rows {
-            out[c * out_stride + r] = src[r * src_stride + c];
+    for p in p0..kc {
+        for x in 0..W {
+            panel[p * W + x] = src[x * stride + p];
         }
     }
 }
@@ -259,6 +289,9 @@ mod tests {
     #[test]
     fn threads_split_large_problem_identically() {
         let isa = simd::detect();
+        // N split (m <= n) and M split (m > n), ragged ranges, with and without accumulation.
         check(isa, 3, 200, 300, 128, true, false);
+        check(isa, 3, 301, 70, 129, false, true);
+        check(isa, 2, 1000, 40, 64, true, true);
     }
 }

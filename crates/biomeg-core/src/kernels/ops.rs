@@ -44,11 +44,32 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Keep decision for element `idx` of the dropout stream `seed` with drop probability given as
-/// a 24-bit threshold.
+/// A 32-bit avalanche hash (xor-shift / multiply rounds): 32-bit multiplies vectorize on AVX2
+/// and simd128, where the 64-bit ones of `mix64` do not.
+#[inline(always)]
+fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x21F0_AAAD);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x735A_2D97);
+    x ^ (x >> 15)
+}
+
+/// Keep decision for element `idx` of the dropout stream `seed` (itself a `mix64` output) with
+/// drop probability given as a 24-bit threshold. Two 32-bit rounds, keyed by both seed halves.
 #[inline(always)]
 pub fn keep(seed: u64, idx: u64, threshold: u32) -> bool {
-    (mix64(seed ^ idx.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 40) as u32 >= threshold
+    let x = hash32((idx as u32) ^ seed as u32);
+    let x = hash32(x ^ (seed >> 32) as u32 ^ ((idx >> 32) as u32).wrapping_mul(0x9E37_79B9));
+    (x >> 8) >= threshold
+}
+
+/// row[j] *= keep(seed, idx0 + j) / (1 - p) for a row of dropout stream `seed`, or 0 when dropped.
+#[inline(always)]
+pub fn dropout_row(row: &mut [f32], seed: u64, idx0: u64, threshold: u32, scale: f32) {
+    for (j, v) in row.iter_mut().enumerate() {
+        *v = if keep(seed, idx0 + j as u64, threshold) { *v * scale } else { 0.0 };
+    }
 }
 
 /// Drop probability p as the 24-bit threshold `keep` compares with.

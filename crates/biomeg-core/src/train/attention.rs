@@ -9,7 +9,7 @@
 use super::ops::drop_threshold;
 use crate::kernels::attention::{attention_with, AttnShape, Dropout};
 use crate::kernels::gemm::{gemm_with, MatRef};
-use crate::kernels::ops::exp_fast;
+use crate::kernels::ops::{dropout_row, exp_fast};
 use crate::kernels::{par_for, simd, simd_dispatch, SharedMut};
 
 /// Forward: `qkv` [t, 3H] (Q | K | V), key mask [t]; returns ctx [t, H] and lse [batch*heads*seq].
@@ -51,7 +51,7 @@ simd_dispatch! {
             return;
         }
         let scale = 1.0 / (dh as f32).sqrt();
-        let (th, drop) = (drop_threshold(p_drop), Dropout { p: p_drop, seed });
+        let th = drop_threshold(p_drop);
         let isa = simd::detect();
         let mut p = vec![0f32; BQ * BK]; // P, then dS
         let mut pd = vec![0f32; BQ * BK]; // dropped P
@@ -60,6 +60,7 @@ simd_dispatch! {
         let mut dk = vec![0f32; seq * dh];
         let mut dv = vec![0f32; seq * dh];
         let mut di = [0f32; BQ];
+        let mut ks = [0f32; BK];
         for q0 in (0..seq).step_by(BQ) {
             let nq = BQ.min(seq - q0);
             let q = MatRef { data: &qkv[base + q0 * ld + head * dh..], rs: ld, cs: 1 };
@@ -81,12 +82,19 @@ simd_dispatch! {
                 gemm_with(isa, 1, nq, nk, dh, dout, vt, &mut dp, BK, false);
                 for i in 0..nq {
                     let li = lse[bh * seq + q0 + i];
+                    let o = i * BK;
+                    // ks: the dropout factors of this row (0 or 1 / (1 - p)), regenerated.
+                    let ks = &mut ks[..nk];
+                    ks.fill(1.0);
+                    if p_drop > 0.0 {
+                        dropout_row(ks, seed, ((bh * seq + q0 + i) * seq + k0) as u64, th, 1.0 / (1.0 - p_drop));
+                    }
+                    let (prow, pdrow, dprow) = (&mut p[o..o + nk], &mut pd[o..o + nk], &dp[o..o + nk]);
                     for j in 0..nk {
-                        let o = i * BK + j;
-                        let pj = if kmask[j] { exp_fast(p[o] * scale - li) } else { 0.0 };
-                        let ks = drop.scale(th, bh, seq, q0 + i, k0 + j);
-                        pd[o] = pj * ks;
-                        p[o] = pj * (dp[o] * ks - di[i]) * scale; // dS
+                        let e = exp_fast(prow[j] * scale - li);
+                        let pj = if kmask[j] { e } else { 0.0 };
+                        pdrow[j] = pj * ks[j];
+                        prow[j] = pj * (dprow[j] * ks[j] - di[i]) * scale; // dS
                     }
                 }
                 // dV[k-block] += Pd^T dO

@@ -23,8 +23,8 @@ use crate::error::CoreError;
 use crate::model::{Batch, Encoder};
 use backprop::DropCfg;
 use ops::{cross_entropy, mix64, IGNORE_INDEX};
-use optim::{clip_global_norm, lr_factor, AdamW};
-use params::{zero_all, zeros_like};
+use optim::{clip_coef, global_norm, lr_factor, zero_all, AdamW};
+use params::zeros_like;
 pub use head_init::NewHead;
 use serde_json::Value;
 use std::fmt;
@@ -388,7 +388,7 @@ impl Trainer {
     /// Clip, then one AdamW update with the accumulated gradients; clears them.
     pub fn apply_update(&mut self) -> TrainResult<f64> {
         let lr = self.current_lr();
-        let norm = clip_global_norm(&mut self.grads, self.opts.max_grad_norm);
+        let norm = global_norm(&self.grads);
         if !norm.is_finite() {
             self.discard_pending();
             return Err(TrainError::NonFinite { what: "gradient norm", value: norm as f32, step: self.step });
@@ -396,8 +396,8 @@ impl Trainer {
         let o = &self.opts;
         let adam = AdamW { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
         self.step += 1;
-        adam.update(&mut self.enc, &self.grads, &mut self.m, &mut self.v, self.step, lr);
-        zero_all(&mut self.grads);
+        let gscale = clip_coef(norm, o.max_grad_norm);
+        adam.update(&mut self.enc, &mut self.grads, &mut self.m, &mut self.v, self.step, lr, gscale);
         self.pending = 0;
         Ok(norm)
     }

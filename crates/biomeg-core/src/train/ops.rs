@@ -4,7 +4,7 @@
 
 use crate::kernels::dispatch::matmul;
 use crate::kernels::gemm::MatRef;
-use crate::kernels::ops::{erf_fast, exp_fast};
+use crate::kernels::ops::{add_assign, dropout_row, erf_fast, exp_fast};
 use crate::kernels::{par_for, SharedMut};
 use crate::model::{Act, Linear};
 
@@ -25,11 +25,11 @@ pub fn linear_backward(l: &Linear, gw: &mut [f32], gb: &mut [f32], x: &[f32], dy
     debug_assert_eq!(dy.len(), rows * out);
     // dW[out, in] += dy^T [out, rows] x [rows, in]
     matmul(out, inp, rows, MatRef::transposed(dy, out), MatRef::row_major(x, inp), gw, inp, true);
-    for row in dy.chunks_exact(out) {
-        for (g, d) in gb.iter_mut().zip(row) {
-            *g += d;
+    par_row_chunks(rows, gb, |r0, r1, acc| {
+        for row in dy[r0 * out..r1 * out].chunks_exact(out) {
+            add_assign(acc, row);
         }
-    }
+    });
     want_dx.then(|| {
         let mut dx = vec![0f32; rows * inp];
         matmul(rows, inp, out, MatRef::row_major(dy, out), MatRef::row_major(&l.w, inp), &mut dx, inp, false);
@@ -44,50 +44,86 @@ pub struct LnCache {
     pub rstd: Vec<f32>,
 }
 
+/// Rows per work item of the row-parallel kernels below. Fixed, so partial sums are added in
+/// the same order whatever the thread count (native and wasm agree bit for bit).
+const ROW_CHUNK: usize = 64;
+
+/// Run `f(r0, r1, acc)` over fixed chunks of `rows` in parallel, each chunk with its own zeroed
+/// accumulator of `out.len()`, then add the accumulators into `out` in chunk order.
+fn par_row_chunks<F: Fn(usize, usize, &mut [f32]) + Sync>(rows: usize, out: &mut [f32], f: F) {
+    let (chunks, w) = (rows.div_ceil(ROW_CHUNK), out.len());
+    let mut acc = vec![0f32; chunks * w];
+    let p = SharedMut(acc.as_mut_ptr());
+    par_for(chunks, |c| {
+        // SAFETY: each chunk owns its accumulator.
+        f(c * ROW_CHUNK, ((c + 1) * ROW_CHUNK).min(rows), unsafe { p.slice(c * w, w) })
+    });
+    for part in acc.chunks_exact(w) {
+        add_assign(out, part);
+    }
+}
+
 /// y = (x - mean) / sqrt(var + eps) * g + b per row of width g.len(); statistics in f64-free
-/// two-pass f32 like the inference kernel.
+/// two-pass f32 like the inference kernel. Rows run in parallel.
 pub fn layer_norm_forward(x: &[f32], g: &[f32], b: &[f32], eps: f32) -> (Vec<f32>, LnCache) {
     let w = g.len();
     let rows = x.len() / w;
     let mut y = vec![0f32; x.len()];
     let mut xhat = vec![0f32; x.len()];
     let mut rstd = vec![0f32; rows];
-    for r in 0..rows {
-        let xr = &x[r * w..(r + 1) * w];
-        let mean = xr.iter().sum::<f32>() / w as f32;
-        let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / w as f32;
-        let inv = 1.0 / (var + eps).sqrt();
-        rstd[r] = inv;
-        for j in 0..w {
-            let xh = (xr[j] - mean) * inv;
-            xhat[r * w + j] = xh;
-            y[r * w + j] = xh * g[j] + b[j];
+    let (py, px, pr) = (SharedMut(y.as_mut_ptr()), SharedMut(xhat.as_mut_ptr()), SharedMut(rstd.as_mut_ptr()));
+    par_for(rows.div_ceil(ROW_CHUNK), |c| {
+        let (r0, r1) = (c * ROW_CHUNK, ((c + 1) * ROW_CHUNK).min(rows));
+        // SAFETY: chunks of rows are disjoint.
+        let (y, xhat, rstd) = unsafe { (py.slice(r0 * w, (r1 - r0) * w), px.slice(r0 * w, (r1 - r0) * w), pr.slice(r0, r1 - r0)) };
+        for r in 0..r1 - r0 {
+            let xr = &x[(r0 + r) * w..(r0 + r + 1) * w];
+            let mean = xr.iter().sum::<f32>() / w as f32;
+            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / w as f32;
+            let inv = 1.0 / (var + eps).sqrt();
+            rstd[r] = inv;
+            for j in 0..w {
+                let xh = (xr[j] - mean) * inv;
+                xhat[r * w + j] = xh;
+                y[r * w + j] = xh * g[j] + b[j];
+            }
         }
-    }
+    });
     (y, LnCache { xhat, rstd })
 }
 
-/// LayerNorm backward: accumulates dgamma/dbeta, returns dx.
+/// LayerNorm backward: accumulates dgamma/dbeta, returns dx. Rows run in parallel.
 pub fn layer_norm_backward(c: &LnCache, g: &[f32], gg: &mut [f32], gb: &mut [f32], dy: &[f32]) -> Vec<f32> {
     let w = g.len();
     let rows = c.rstd.len();
     let mut dx = vec![0f32; dy.len()];
-    for r in 0..rows {
-        let (xh, d) = (&c.xhat[r * w..(r + 1) * w], &dy[r * w..(r + 1) * w]);
-        let (mut s1, mut s2) = (0f32, 0f32);
-        for j in 0..w {
-            let dxh = d[j] * g[j];
-            s1 += dxh;
-            s2 += dxh * xh[j];
-            gg[j] += d[j] * xh[j];
-            gb[j] += d[j];
+    let pdx = SharedMut(dx.as_mut_ptr());
+    // One accumulator holds [dgamma | dbeta].
+    let mut ggb = vec![0f32; 2 * w];
+    par_row_chunks(rows, &mut ggb, |r0, r1, acc| {
+        let (agg, agb) = acc.split_at_mut(w);
+        // SAFETY: chunks of rows are disjoint.
+        let dx = unsafe { pdx.slice(r0 * w, (r1 - r0) * w) };
+        for r in r0..r1 {
+            let (xh, d) = (&c.xhat[r * w..(r + 1) * w], &dy[r * w..(r + 1) * w]);
+            let (mut s1, mut s2) = (0f32, 0f32);
+            for j in 0..w {
+                let dxh = d[j] * g[j];
+                s1 += dxh;
+                s2 += dxh * xh[j];
+                agg[j] += d[j] * xh[j];
+                agb[j] += d[j];
+            }
+            let (m1, m2) = (s1 / w as f32, s2 / w as f32);
+            let inv = c.rstd[r];
+            let dxr = &mut dx[(r - r0) * w..(r - r0 + 1) * w];
+            for j in 0..w {
+                dxr[j] = inv * (d[j] * g[j] - m1 - xh[j] * m2);
+            }
         }
-        let (m1, m2) = (s1 / w as f32, s2 / w as f32);
-        let inv = c.rstd[r];
-        for j in 0..w {
-            dx[r * w + j] = inv * (d[j] * g[j] - m1 - xh[j] * m2);
-        }
-    }
+    });
+    add_assign(gg, &ggb[..w]);
+    add_assign(gb, &ggb[w..]);
     dx
 }
 
@@ -149,9 +185,14 @@ pub fn dropout(x: &mut [f32], p: f32, seed: u64) {
     }
     let th = drop_threshold(p);
     let scale = 1.0 / (1.0 - p);
-    for (i, v) in x.iter_mut().enumerate() {
-        *v = if keep(seed, i as u64, th) { *v * scale } else { 0.0 };
-    }
+    const CHUNK: usize = 1 << 14;
+    let n = x.len();
+    let px = SharedMut(x.as_mut_ptr());
+    par_for(n.div_ceil(CHUNK), |c| {
+        let s = c * CHUNK;
+        // SAFETY: chunks are disjoint; the mask depends only on the element index.
+        dropout_row(unsafe { px.slice(s, CHUNK.min(n - s)) }, seed, s as u64, th, scale);
+    });
 }
 
 /// Softmax cross-entropy over rows of `logits` [rows, classes] with integer targets; rows whose

@@ -3,6 +3,7 @@
 //! torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ so one step matches PyTorch.
 
 use super::params::{params, params_mut};
+use crate::kernels::{par_for, SharedMut};
 use crate::model::Encoder;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -27,48 +28,76 @@ pub fn lr_factor(s: u64, warmup: u64, total: u64) -> f32 {
     (total.saturating_sub(s) as f32 / total.saturating_sub(warmup).max(1) as f32).max(0.0)
 }
 
-/// sqrt(sum of squares) over every gradient tensor, accumulated in f64.
+/// Elements per parallel work item of the optimizer passes. Fixed, so sums are taken in the
+/// same order whatever the thread count (native and wasm agree bit for bit).
+const CHUNK: usize = 1 << 15;
+
+/// sqrt(sum of squares) over every gradient tensor, accumulated in f64 per fixed chunk.
 pub fn global_norm(g: &Encoder) -> f64 {
-    params(g).iter().map(|(_, t)| t.iter().map(|&v| v as f64 * v as f64).sum::<f64>()).sum::<f64>().sqrt()
+    let mut total = 0f64;
+    for (_, t) in params(g) {
+        let parts: Vec<std::sync::atomic::AtomicU64> = (0..t.len().div_ceil(CHUNK)).map(|_| Default::default()).collect();
+        par_for(parts.len(), |c| {
+            let s: f64 = t[c * CHUNK..((c + 1) * CHUNK).min(t.len())].iter().map(|&v| v as f64 * v as f64).sum();
+            parts[c].store(s.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        });
+        total += parts.iter().map(|p| f64::from_bits(p.load(std::sync::atomic::Ordering::Relaxed))).sum::<f64>();
+    }
+    total.sqrt()
 }
 
-/// Scale gradients so their global norm is at most `max_norm` (torch's clip_grad_norm_ formula:
-/// coefficient max_norm / (norm + 1e-6), applied only when below 1). Returns the norm before.
-pub fn clip_global_norm(g: &mut Encoder, max_norm: f32) -> f64 {
-    let norm = global_norm(g);
+/// The factor torch's clip_grad_norm_ applies for gradient norm `norm`: max_norm / (norm + 1e-6)
+/// when that is below 1, else 1 (and 1 when clipping is off).
+pub fn clip_coef(norm: f64, max_norm: f32) -> f64 {
     if max_norm > 0.0 {
         let coef = max_norm as f64 / (norm + 1e-6);
         if coef < 1.0 {
-            for (_, t) in params_mut(g) {
-                t.iter_mut().for_each(|v| *v = (*v as f64 * coef) as f32);
-            }
+            return coef;
         }
     }
-    norm
+    1.0
 }
 
 impl AdamW {
-    /// One update of every parameter with gradients `g`, moments `m`/`v`, at 1-based step `t`
-    /// and learning rate `lr`. Biases and LayerNorm parameters get no weight decay.
-    pub fn update(&self, w: &mut Encoder, g: &Encoder, m: &mut Encoder, v: &mut Encoder, t: u64, lr: f32) {
+    /// One update of every parameter with gradients `g` scaled by `gscale` (the clipping
+    /// factor), moments `m`/`v`, at 1-based step `t` and learning rate `lr`; the gradients are
+    /// zeroed on the way (one pass over memory instead of three). Biases and LayerNorm
+    /// parameters get no weight decay.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(&self, w: &mut Encoder, g: &mut Encoder, m: &mut Encoder, v: &mut Encoder, t: u64, lr: f32, gscale: f64) {
         let bc1 = 1.0 - (self.beta1 as f64).powi(t as i32);
         let bc2 = 1.0 - (self.beta2 as f64).powi(t as i32);
         let step_size = (lr as f64 / bc1) as f32;
         let bc2_sqrt = bc2.sqrt() as f32;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let decay = 1.0 - lr * self.weight_decay;
-        for (((pi, p), (_, gt)), ((_, mt), (_, vt))) in params_mut(w).into_iter().zip(params(g)).zip(params_mut(m).into_iter().zip(params_mut(v))) {
-            let wd = pi.decay && self.weight_decay != 0.0;
-            for i in 0..p.len() {
-                let gi = gt[i];
-                if wd {
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        for (((pi, p), (_, gt)), ((_, mt), (_, vt))) in params_mut(w).into_iter().zip(params_mut(g)).zip(params_mut(m).into_iter().zip(params_mut(v))) {
+            let decay = if pi.decay && self.weight_decay != 0.0 { 1.0 - lr * self.weight_decay } else { 1.0 };
+            let n = p.len();
+            let ptrs = [p.as_mut_ptr(), gt.as_mut_ptr(), mt.as_mut_ptr(), vt.as_mut_ptr()].map(SharedMut);
+            par_for(n.div_ceil(CHUNK), |c| {
+                let (s, len) = (c * CHUNK, CHUNK.min(n - c * CHUNK));
+                // SAFETY: chunks are disjoint and the four tensors have the same length.
+                let [p, g, m, v] = ptrs.each_ref().map(|q| unsafe { q.slice(s, len) });
+                for i in 0..len {
+                    let gi = if gscale == 1.0 { g[i] } else { (g[i] as f64 * gscale) as f32 };
+                    g[i] = 0.0;
                     p[i] *= decay;
+                    m[i] += (gi - m[i]) * (1.0 - b1);
+                    v[i] = v[i] * b2 + (1.0 - b2) * gi * gi;
+                    let denom = v[i].sqrt() / bc2_sqrt + eps;
+                    p[i] -= step_size * (m[i] / denom);
                 }
-                mt[i] += (gi - mt[i]) * (1.0 - b1);
-                vt[i] = vt[i] * b2 + (1.0 - b2) * gi * gi;
-                let denom = vt[i].sqrt() / bc2_sqrt + self.eps;
-                p[i] -= step_size * (mt[i] / denom);
-            }
+            });
         }
+    }
+}
+
+/// Set every tensor to zero (gradient reset).
+pub fn zero_all(e: &mut Encoder) {
+    for (_, t) in params_mut(e) {
+        let n = t.len();
+        let p = SharedMut(t.as_mut_ptr());
+        // SAFETY: chunks are disjoint.
+        par_for(n.div_ceil(CHUNK), |c| unsafe { p.slice(c * CHUNK, CHUNK.min(n - c * CHUNK)) }.fill(0.0));
     }
 }

@@ -161,10 +161,3 @@ impl<'a> IterMutOrIter for &'a mut Vec<Layer> {
 
 visit_impl!(params, );
 visit_impl!(params_mut, mut);
-
-/// Set every tensor to zero (gradient reset).
-pub fn zero_all(e: &mut Encoder) {
-    for (_, t) in params_mut(e) {
-        t.fill(0.0);
-    }
-}
