@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""The same fine-tuning recipe as `biomeg train ner|re` in PyTorch + transformers, for a side-by-side
-comparison on one machine: base encoder + a fresh 1-FC head (normal(0, initializer_range), zero
-bias) behind dropout, AdamW (decay off for biases/LayerNorm), linear warm-up then linear decay to 0,
-global-norm clipping, batches padded to the longest row, the same windowing of long inputs
-(windows of max_length with `stride` tokens shared), NER labels on the first sub-token (or all).
+"""The same fine-tuning recipe as `biomeg train ner|re|qa` in PyTorch + transformers, for a
+side-by-side comparison on one machine: base encoder + a fresh head (1 FC, or 2 FC with ReLU for
+QA; normal(0, initializer_range), zero bias) behind dropout, AdamW (decay off for biases/LayerNorm),
+linear warm-up then linear decay to 0, global-norm clipping, batches padded to the longest row in
+biomeg's seeded batch order, the same windowing of long inputs (windows of max_length with `stride`
+tokens shared; QA: [CLS] question [SEP] context-window [SEP]), NER labels on the first sub-token
+(or all). Defaults are the biomegatron-ner/-re/-qa preset values, except one epoch.
 
-Scores use biomeg's own scorers (`biomeg eval`, the exact conlleval / ChemProt metrics) on the
-word-level predictions this script writes, so both sides are scored by the same code.
+Scores use biomeg's own scorers (`biomeg eval`: conlleval, ChemProt, BioASQ factoid) on the
+predictions this script writes (word labels, relation labels, BioASQ answer JSON), so both sides
+are scored by the same code. OUT/log.jsonl has biomeg-style `step` records (tokens, positions).
 
   HF_HUB_OFFLINE=1 /opt/biomeg-py/bin/python bench/pytorch_finetune.py ner \
       --dataset bc5cdr-chem --model .cache/models/all-MiniLM-L6-v2 --max-steps 60 --out /tmp/pt-ner
-Prints one JSON object: dev/test scores, training tokens/s (non-padding tokens per second of
+  HF_HUB_OFFLINE=1 /opt/biomeg-py/bin/python bench/pytorch_finetune.py qa \
+      --dataset bioasq-7b --model .cache/models/all-MiniLM-L6-v2 --out /tmp/pt-qa
+Prints one JSON object: dev/test scores (QA: no dev split; test = BioASQ strict/lenient accuracy
+and MRR against 7B_golden.json), training tokens/s (non-padding tokens per second of
 training-step time), seconds of training.
 """
 import argparse
@@ -18,15 +24,50 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import time
 
 import torch
+import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NER_DIRS = {"bc5cdr-chem": "bc5cdr-chem/mtl-iob", "bc5cdr-disease": "bc5cdr-disease/mtl-iob", "ncbi-disease": "ncbi-disease/mtl-iob"}
+# Registry files of `biomeg train qa --dataset` (ts/data/registry.ts; no dev split) and the golden
+# file its test scores use (ts/finetune/index.ts splitFiles).
+QA_DATA = {"bioasq-7b": {"train": "bioasq-7b/biobert/BioASQ-train-factoid-7b.json", "test": "bioasq-7b/biobert/BioASQ-test-factoid-7b.json", "gold": "bioasq-7b/biobert/7B_golden.json"}}
+# Preset values (ts/finetune/presets.ts: biomegatron-ner, biomegatron-re, biomegatron-qa).
+PRESETS = {
+    "ner": dict(batch_size=32, lr=5e-5, max_length=128, stride=32, head_dropout=0.5, head_layers=1, head_hidden=0),
+    "re": dict(batch_size=32, lr=5e-5, max_length=128, stride=32, head_dropout=0.5, head_layers=1, head_hidden=0),
+    "qa": dict(batch_size=64, lr=3e-5, max_length=512, stride=128, head_dropout=0.1, head_layers=2, head_hidden=2048),
+}
+# QA constants of biomeg: question sub-tokens kept (qaFeatures), n-best starts/ends and spans,
+# longest answer in sub-tokens (qaCandidates), answers kept per question (evalBioasq).
+MAX_QUERY, N_BEST, MAX_ANSWER_TOKENS, TOP_K = 64, 20, 30, 5
+
+
+def permutation(n, seed, epoch):
+    """biomeg's seeded batch order (mulberry32 + Fisher-Yates, ts/finetune), so both sides see
+    the same batches and the same padding."""
+    M = 0xFFFFFFFF
+    imul = lambda x, y: (x * y) & M
+    st = [(seed * 0x9E3779B1 + epoch * 0x85EBCA6B + 0x27D4EB2F) & M]
+
+    def rand():
+        st[0] = (st[0] + 0x6D2B79F5) & M
+        t = st[0]
+        t = imul(t ^ (t >> 15), t | 1)
+        t ^= (t + imul(t ^ (t >> 7), t | 61)) & M
+        return ((t ^ (t >> 14)) & M) / 4294967296
+
+    p = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = int(rand() * (i + 1))
+        p[i], p[j] = p[j], p[i]
+    return p
 
 
 def read_conll(path, limit=None):
@@ -59,6 +100,14 @@ def read_chemprot(path, limit=None):
     return rows[:limit] if limit else rows
 
 
+def read_squad(path, limit=None):
+    """SQuAD-format examples in file order: (id, question, context, answers)."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    rows = [(qa["id"], qa["question"], p["context"], qa["answers"]) for art in data for p in art["paragraphs"] for qa in p["qas"]]
+    return rows[:limit] if limit else rows
+
+
 def plan_windows(n, size, overlap):
     step = max(1, size - max(0, min(overlap, size - 1)))
     out, start = [], 0
@@ -80,47 +129,194 @@ def best_window(windows, t):
     return best
 
 
+def answer_tokens(offsets, answer):
+    """Sub-token span [ts, te] covering the answer's characters, or (-1, -1)."""
+    cs = answer["answer_start"]
+    ce = cs + len(answer["text"])
+    ts = te = -1
+    for k, (s, e) in enumerate(offsets):
+        if ts < 0 and e > cs:
+            ts = k
+        if s < ce:
+            te = k
+    return (ts, te) if 0 <= ts <= te else (-1, -1)
+
+
+def qa_features(tok, rows, max_length, stride, cls, sep):
+    """qaFeatures (ts/finetune/features.ts): [CLS] question [SEP] context-window [SEP], type ids 1
+    from the context on; labels = the first answer's (start, end) row positions when the window
+    holds it whole, else (0, 0) = [CLS]. Layout per example: context offsets, windows, context start."""
+    feats, layouts = [], []
+    for ex, (qid, question, context, answers) in enumerate(rows):
+        q = tok(question, add_special_tokens=False)["input_ids"][:MAX_QUERY]
+        enc = tok(context, add_special_tokens=False, return_offsets_mapping=True)
+        c, offsets = enc["input_ids"], enc["offset_mapping"]
+        room = max_length - len(q) - 3
+        if room < 8:
+            sys.exit(f"question {qid} has {len(q)} tokens, too long for max length {max_length}")
+        wins = plan_windows(len(c), room, min(stride, room - 1))
+        ts, te = answer_tokens(offsets, answers[0]) if answers else (-1, -1)
+        c0 = len(q) + 2
+        for wi, (s, e) in enumerate(wins):
+            ids = [cls] + q + [sep] + c[s:e] + [sep]
+            lab = [c0 + ts - s, c0 + te - s] if ts >= s and te < e and ts >= 0 else [0, 0]
+            feats.append({"ids": ids, "types": [0] * c0 + [1] * (len(ids) - c0), "labels": lab, "ex": ex, "win": wi})
+        layouts.append((offsets, wins, c0))
+    return feats, layouts
+
+
+def pad(rows, task):
+    """Batch padded to the longest row: ids, type ids, mask, labels ([B, seq] NER, [B] RE, [B, 2] QA)."""
+    seq = max(len(r["ids"]) for r in rows)
+    ids, types, mask = (torch.zeros(len(rows), seq, dtype=torch.long) for _ in range(3))
+    lab = torch.full((len(rows), seq), -100, dtype=torch.long) if task == "ner" else torch.tensor([r["labels"] for r in rows])
+    for b, r in enumerate(rows):
+        n = len(r["ids"])
+        ids[b, :n] = torch.tensor(r["ids"])
+        mask[b, :n] = 1
+        if "types" in r:
+            types[b, :n] = torch.tensor(r["types"])
+        if task == "ner":
+            lab[b, :n] = torch.tensor(r["labels"])
+    return ids, types, mask, lab[:, 0] if task == "re" else lab
+
+
+def loss_of(logits, lab, task):
+    """Cross-entropy as biomeg's trainer: QA = mean of the start and end losses over every position
+    of the padded row (as Hugging Face); NER/RE ignore label -100."""
+    if task == "qa":
+        return (F.cross_entropy(logits[..., 0], lab[:, 0]) + F.cross_entropy(logits[..., 1], lab[:, 1])) / 2
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), lab.reshape(-1), ignore_index=-100)
+
+
 class Model(torch.nn.Module):
-    def __init__(self, path, n_labels, head_dropout, task, seed):
+    """Encoder + a fresh head as biomeg's newHead (crates/biomeg-core/src/train/head_init.rs and
+    backprop.rs): dropout -> Linear, or dropout -> Linear(hidden, head_hidden) -> ReLU (-> dropout,
+    sequence heads only) -> Linear; weights normal(0, initializer_range), zero biases."""
+
+    def __init__(self, path, n_out, task, head_dropout, head_layers, head_hidden, seed):
         super().__init__()
         self.enc = AutoModel.from_pretrained(path, add_pooling_layer=False)
         self.drop = torch.nn.Dropout(head_dropout)
-        self.head = torch.nn.Linear(self.enc.config.hidden_size, n_labels)
+        h = self.enc.config.hidden_size
+        dims = [h, n_out] if head_layers == 1 else [h, head_hidden or h, n_out]
+        self.head = torch.nn.ModuleList(torch.nn.Linear(i, o) for i, o in zip(dims, dims[1:]))
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            self.head.weight.normal_(0.0, self.enc.config.initializer_range, generator=g)
-            self.head.bias.zero_()
+            for lin in self.head:
+                lin.weight.normal_(0.0, self.enc.config.initializer_range, generator=g)
+                lin.bias.zero_()
         self.task = task
 
-    def forward(self, ids, mask):
-        h = self.enc(input_ids=ids, attention_mask=mask).last_hidden_state
+    def forward(self, ids, types, mask):
+        h = self.enc(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
         if self.task == "re":
             h = h[:, 0]
-        return self.head(self.drop(h))
+        h = self.head[0](self.drop(h))
+        if len(self.head) == 2:
+            h = torch.relu(h)
+            h = self.head[1](self.drop(h) if self.task == "re" else h)
+        return h
+
+
+@torch.no_grad()
+def feature_logits(model, feats, task, batch_size=64):
+    """Logits of every feature (rows of its own length; RE: one vector), evaluated in batches of
+    similar length as biomeg's featureLogits."""
+    model.eval()
+    order = sorted(range(len(feats)), key=lambda i: len(feats[i]["ids"]))
+    out = [None] * len(feats)
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        ids, types, mask, _ = pad([feats[k] for k in idx], task)
+        lg = model(ids, types, mask)
+        for r, k in enumerate(idx):
+            out[k] = lg[r] if task == "re" else lg[r, : len(feats[k]["ids"])]
+    return out
+
+
+def best_spans(windows, offsets):
+    """bestSpans (ts/spans.ts): the N_BEST best starts x ends of every window (end >= start, at
+    most MAX_ANSWER_TOKENS) as character spans; a span found in several windows keeps its best
+    logit. windows: (first context token, start logits, end logits). Best N_BEST, best first."""
+    best = {}
+    for w0, sl, el in windows:
+        starts = sorted(range(len(sl)), key=lambda t: -sl[t])[:N_BEST]
+        ends = sorted(range(len(el)), key=lambda t: -el[t])[:N_BEST]
+        for s in starts:
+            for e in ends:
+                if s <= e < s + MAX_ANSWER_TOKENS:
+                    span, logit = (offsets[w0 + s][0], offsets[w0 + e][1]), sl[s] + el[e]
+                    if best.get(span, -math.inf) < logit:
+                        best[span] = logit
+    return sorted(best.items(), key=lambda kv: -kv[1])[:N_BEST]
+
+
+def qa_candidates(rows, layouts, groups, logits):
+    """qaCandidates (ts/finetune/evaluate.ts): every example's n-best answer texts, scored by a
+    softmax over that example's n-best logits. Yields (example id, text, score)."""
+    for ex, (qid, _, context, _) in enumerate(rows):
+        offsets, wins, c0 = layouts[ex]
+        per_window = []
+        for wi, (s, e) in enumerate(wins):
+            lg = logits[groups[ex][wi]][c0:c0 + e - s]
+            per_window.append((s, lg[:, 0].tolist(), lg[:, 1].tolist()))
+        top = best_spans(per_window, offsets)
+        m = top[0][1] if top else 0.0
+        z = sum(math.exp(l - m) for _, l in top)
+        for (s, e), l in top:
+            yield qid, context[s:e], math.exp(l - m) / z
+
+
+def aggregate_nbest(cands):
+    """aggregateNbest (ts/eval/nbest.ts): candidates pooled per question (`<qid>_<nnn>` -> `<qid>`),
+    equal answers (lower-cased, whitespace collapsed; empty ones dropped) merged keeping the best
+    score and its text, the TOP_K best texts per question (ties in first-seen order)."""
+    by_q = {}
+    for ex_id, text, score in cands:
+        key = " ".join(text.lower().split())
+        if not key:
+            continue
+        m = re.fullmatch(r"(.*)_[0-9]+", ex_id)
+        answers = by_q.setdefault(m[1] if m else ex_id, {})
+        if key not in answers or score > answers[key][0]:
+            answers[key] = [score, text.strip()]
+    return {q: [t for _, t in sorted(a.values(), key=lambda x: -x[0])[:TOP_K]] for q, a in by_q.items()}
+
+
+def biomeg_eval(task, pred, gold=None):
+    """Scores from `biomeg eval` (the same scorer biomeg's training uses)."""
+    cmd = ["node", os.path.join(ROOT, "dist/cli.js"), "eval", "--task", task, "--pred", pred, "--json"] + (["--gold", gold] if gold else [])
+    return json.loads(subprocess.check_output(cmd))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("task", choices=["ner", "re"])
+    ap.add_argument("task", choices=["ner", "re", "qa"])
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--data-dir", default=os.environ.get("BIOMEG_DATA", "/work/shared/data"))
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=1, help="default 1 (the presets: ner/re 30, qa 10)")
     ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--batch-size", type=int, help="default: the task's preset (ner/re 32, qa 64)")
+    ap.add_argument("--lr", type=float, help="default: the task's preset (ner/re 5e-5, qa 3e-5)")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup-ratio", type=float, default=0.1)
     ap.add_argument("--max-grad-norm", type=float, default=1.0)
-    ap.add_argument("--max-length", type=int, default=128)
-    ap.add_argument("--stride", type=int, default=32)
+    ap.add_argument("--max-length", type=int, help="default: the task's preset (ner/re 128, qa 512)")
+    ap.add_argument("--stride", type=int, help="default: the task's preset (ner/re 32, qa 128)")
     ap.add_argument("--scheme", choices=["all", "first"], default="first")
-    ap.add_argument("--head-dropout", type=float, default=0.5)
+    ap.add_argument("--head-layers", type=int, choices=[1, 2], help="default: the task's preset (ner/re 1, qa 2)")
+    ap.add_argument("--head-hidden", type=int, help="2-FC head width, 0 = encoder width (qa preset 2048)")
+    ap.add_argument("--head-dropout", type=float, help="default: the task's preset (ner/re 0.5, qa 0.1)")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
+    for k, v in PRESETS[a.task].items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     random.seed(a.seed)
@@ -129,17 +325,23 @@ def main():
     cls, sep = tok.cls_token_id, tok.sep_token_id
     room = a.max_length - 2
 
+    labels = []
     if a.task == "ner":
         d = os.path.join(a.data_dir, NER_DIRS[a.dataset])
         splits = {s: read_conll(os.path.join(d, f"{s}.tsv"), a.limit or None) for s in ["train", "devel", "test"]}
         labels = sorted({l for _, ls in splits["train"] for l in ls}, key=lambda l: (l != "O", l))
-    else:
+    elif a.task == "re":
         d = os.path.join(a.data_dir, "chemprot/blue-style-rebuilt")
         splits = {s: read_chemprot(os.path.join(d, f"{s}.tsv"), a.limit or None) for s in ["train", "dev", "test"]}
         labels = sorted({r[2] for r in splits["train"]})
+    else:
+        qa_files = QA_DATA[a.dataset]
+        splits = {s: read_squad(os.path.join(a.data_dir, qa_files[s]), a.limit or None) for s in ["train", "test"]}
     index = {l: i for i, l in enumerate(labels)}
 
     def features(rows):
+        if a.task == "qa":
+            return qa_features(tok, rows, a.max_length, a.stride, cls, sep)
         feats, layouts = [], []
         for ex, row in enumerate(rows):
             if a.task == "ner":
@@ -160,78 +362,66 @@ def main():
             layouts.append((wids, wins, len(ids)))
         return feats, layouts
 
-    def pad(rows):
-        seq = max(len(r["ids"]) for r in rows)
-        ids = torch.zeros(len(rows), seq, dtype=torch.long)
-        mask = torch.zeros(len(rows), seq, dtype=torch.long)
-        lab = torch.full((len(rows), seq), -100, dtype=torch.long) if a.task == "ner" else torch.zeros(len(rows), dtype=torch.long)
-        for b, r in enumerate(rows):
-            n = len(r["ids"])
-            ids[b, :n] = torch.tensor(r["ids"])
-            mask[b, :n] = 1
-            if a.task == "ner":
-                lab[b, :n] = torch.tensor(r["labels"])
-            else:
-                lab[b] = r["labels"][0]
-        return ids, mask, lab
-
-    dev_name = "devel" if a.task == "ner" else "dev"
+    dev_name = {"ner": "devel", "re": "dev", "qa": None}[a.task]
     train_f, _ = features(splits["train"])
     train_f = [f for f in train_f if any(l != -100 for l in f["labels"])]
     bpe = math.ceil(len(train_f) / a.batch_size)
     total = min(a.max_steps, a.epochs * bpe) if a.max_steps else a.epochs * bpe
     warm = round(a.warmup_ratio * total)
 
-    model = Model(a.model, len(labels), a.head_dropout, a.task, a.seed)
+    model = Model(a.model, 2 if a.task == "qa" else len(labels), a.task, a.head_dropout, a.head_layers, a.head_hidden, a.seed)
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, eps=1e-8)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-    lossf = torch.nn.CrossEntropyLoss(ignore_index=-100)
 
-    step, train_sec, train_tok, losses = 0, 0.0, 0, []
+    step, train_sec, train_tok, train_pos, losses = 0, 0.0, 0, 0, []
     epoch = 0
+    log = open(os.path.join(a.out, "log.jsonl"), "w", encoding="utf-8")
     while step < total:
-        order = list(range(len(train_f)))
-        random.Random(a.seed * 1000 + epoch).shuffle(order)
+        order = permutation(len(train_f), a.seed, epoch)
         model.train()
         for b in range(bpe):
             if step >= total:
                 break
             rows = [train_f[i] for i in order[b * a.batch_size:(b + 1) * a.batch_size]]
-            ids, mask, lab = pad(rows)
+            ids, types, mask, lab = pad(rows, a.task)
+            lr = sched.get_last_lr()[0]
             t0 = time.perf_counter()
-            logits = model(ids, mask)
-            loss = lossf(logits.reshape(-1, len(labels)), lab.reshape(-1))
+            loss = loss_of(model(ids, types, mask), lab, a.task)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
             opt.step()
             sched.step()
-            train_sec += time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            train_sec += dt
             train_tok += int(mask.sum())
-            losses.append(float(loss))
+            train_pos += mask.numel()
+            losses.append(loss.item())
             step += 1
+            log.write(json.dumps({"type": "step", "g": step, "epoch": epoch + 1, "loss": losses[-1], "lr": lr, "gradNorm": float(norm), "tokens": int(mask.sum()), "positions": mask.numel(), "sec": round(dt, 4)}) + "\n")
             if step % 10 == 0:
-                print(f"step {step}/{total} loss {float(loss):.4f} {train_tok / train_sec:.0f} tok/s", file=sys.stderr)
+                print(f"step {step}/{total} loss {losses[-1]:.4f} {train_tok / train_sec:.0f} tok/s", file=sys.stderr)
         epoch += 1
+    log.close()
 
-    @torch.no_grad()
     def evaluate(split):
-        model.eval()
+        if split not in splits:
+            return None
         rows = splits[split]
         feats, layouts = features(rows)
-        order = sorted(range(len(feats)), key=lambda i: len(feats[i]["ids"]))
-        out = [None] * len(feats)
-        for i in range(0, len(order), 64):
-            idx = order[i:i + 64]
-            ids, mask, _ = pad([feats[k] for k in idx])
-            lg = model(ids, mask)
-            for r, k in enumerate(idx):
-                out[k] = lg[r, : len(feats[k]["ids"])] if a.task == "ner" else lg[r]
+        out = feature_logits(model, feats, a.task)
         groups = {}
         for k, f in enumerate(feats):
             groups.setdefault(f["ex"], {})[f["win"]] = k
+        if a.task == "qa":
+            pred_file = os.path.join(a.out, f"pred-{split}.json")
+            ranked = aggregate_nbest(qa_candidates(rows, layouts, groups, out))
+            with open(pred_file, "w", encoding="utf-8") as fo:
+                json.dump({"questions": [{"id": q, "exact_answer": [[t] for t in ts]} for q, ts in ranked.items()]}, fo)
+            r = biomeg_eval("qa", pred_file, os.path.join(a.data_dir, QA_DATA[a.dataset]["gold"]))
+            return {k: r[k] for k in ["strict_acc", "lenient_acc", "mrr", "questions", "answered"]}
         pred_file = os.path.join(a.out, f"pred-{split}.tsv")
         with open(pred_file, "w", encoding="utf-8") as fo:
             if a.task == "ner":
@@ -257,15 +447,14 @@ def main():
                     mean = sum(out[k] for k in ks) / len(ks)
                     fo.write(f"{row[0]}\t{labels[int(mean.argmax())]}\n")
         if a.task == "ner":
-            cmd = ["node", os.path.join(ROOT, "dist/cli.js"), "eval", "--task", "ner", "--pred", pred_file, "--json"]
+            r = biomeg_eval("ner", pred_file)
         else:
             gold = os.path.join(a.data_dir, "chemprot/blue-style-rebuilt", f"{split}.tsv")
             if a.limit:
                 gold = os.path.join(a.out, f"gold-{split}.tsv")
                 with open(gold, "w", encoding="utf-8") as fo:
                     fo.write("index\tsentence\tlabel\n" + "".join(f"{r[0]}\t{r[1]}\t{r[2]}\n" for r in rows))
-            cmd = ["node", os.path.join(ROOT, "dist/cli.js"), "eval", "--task", "re", "--gold", gold, "--pred", pred_file, "--json"]
-        r = json.loads(subprocess.check_output(cmd))
+            r = biomeg_eval("re", pred_file, gold)
         return {k: r[k] for k in ["precision", "recall", "f1"]}
 
     t0 = time.perf_counter()
@@ -276,7 +465,7 @@ def main():
     test_sec = time.perf_counter() - t0
     print(json.dumps({
         "impl": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(), "task": a.task, "dataset": a.dataset,
-        "steps": step, "train_features": len(train_f), "train_sec": train_sec, "train_tokens": train_tok,
+        "steps": step, "train_features": len(train_f), "train_sec": train_sec, "train_tokens": train_tok, "train_positions": train_pos,
         "tokens_per_sec": train_tok / train_sec, "first_losses": losses[:5], "last_loss": losses[-1],
         "dev": dev, "test": test, "dev_eval_sec": dev_sec, "test_eval_sec": test_sec,
     }))

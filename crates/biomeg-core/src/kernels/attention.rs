@@ -120,46 +120,43 @@ simd_dispatch! {
     }
 }
 
-/// Row of scores: s_j *= scale for unmasked keys, -inf for masked ones; returns the row max.
-/// Eight running maxima so the loop vectorizes (max is exact in any order).
+/// Visit a row with its key mask as f(lane, value, keep), lane = j mod 8, in blocks of eight so
+/// per-lane accumulators vectorize.
 #[inline(always)]
-pub(crate) fn scale_mask_max(row: &mut [f32], kmask: &[bool], scale: f32) -> f32 {
-    let mut mx = [f32::NEG_INFINITY; 8];
-    let mut lane = |l: usize, sv: &mut f32, keep: bool| {
-        *sv = if keep { *sv * scale } else { f32::NEG_INFINITY };
-        mx[l] = mx[l].max(*sv);
-    };
+fn for_lanes(row: &mut [f32], kmask: &[bool], mut f: impl FnMut(usize, &mut f32, bool)) {
     let n8 = row.len() / 8 * 8;
     for (r, k) in row[..n8].chunks_exact_mut(8).zip(kmask[..n8].chunks_exact(8)) {
         for l in 0..8 {
-            lane(l, &mut r[l], k[l]);
+            f(l, &mut r[l], k[l]);
         }
     }
     for j in n8..row.len() {
-        lane(j - n8, &mut row[j], kmask[j]);
+        f(j - n8, &mut row[j], kmask[j]);
     }
+}
+
+/// Row of scores: s_j *= scale for unmasked keys, -inf for masked ones; returns the row max
+/// (eight running maxima; max is exact in any order).
+#[inline(always)]
+pub(crate) fn scale_mask_max(row: &mut [f32], kmask: &[bool], scale: f32) -> f32 {
+    let mut mx = [f32::NEG_INFINITY; 8];
+    for_lanes(row, kmask, |l, sv, keep| {
+        *sv = if keep { *sv * scale } else { f32::NEG_INFINITY };
+        mx[l] = mx[l].max(*sv);
+    });
     mx.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// p_j = exp(s_j - m) for unmasked keys and 0 for masked ones, in place; returns the sum of the
-/// p_j, accumulated in eight lanes (added in a fixed order) so the loop vectorizes.
+/// p_j, accumulated in eight lanes that are added in a fixed order.
 #[inline(always)]
 pub(crate) fn exp_masked(row: &mut [f32], kmask: &[bool], m: f32) -> f32 {
     let mut sum = [0f32; 8];
-    let mut lane = |l: usize, sv: &mut f32, keep: bool| {
+    for_lanes(row, kmask, |l, sv, keep| {
         let e = exp_fast(*sv - m);
         *sv = if keep { e } else { 0.0 };
         sum[l] += *sv;
-    };
-    let n8 = row.len() / 8 * 8;
-    for (r, k) in row[..n8].chunks_exact_mut(8).zip(kmask[..n8].chunks_exact(8)) {
-        for l in 0..8 {
-            lane(l, &mut r[l], k[l]);
-        }
-    }
-    for j in n8..row.len() {
-        lane(j - n8, &mut row[j], kmask[j]);
-    }
+    });
     ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]))
 }
 

@@ -34,8 +34,9 @@ pub fn erf_fast(x: f32) -> f32 {
 
 // Dropout masks from a stateless hash (used by training; inference runs with p = 0).
 
-/// SplitMix64 finalizer: a stateless hash, so dropout masks are recomputed in backward instead
-/// of stored, and are identical on native and wasm.
+/// SplitMix64 finalizer: derives the seed of each dropout site and batch. Masks come from the
+/// stateless `keep` hash, so backward recomputes them instead of storing them, and they are
+/// identical on native and wasm.
 #[inline(always)]
 pub fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
