@@ -58,6 +58,18 @@ pub fn par_for<F: Fn(usize) + Sync>(n: usize, f: F) {
     (0..n).for_each(f);
 }
 
+/// Run `f(start, chunk)` over consecutive `chunk`-long pieces of `x` (the last may be shorter),
+/// spread over the kernel threads. The pieces do not depend on the thread count.
+pub fn par_chunks_mut<F: Fn(usize, &mut [f32]) + Sync>(x: &mut [f32], chunk: usize, f: F) {
+    let n = x.len();
+    let p = SharedMut(x.as_mut_ptr());
+    par_for(n.div_ceil(chunk), |c| {
+        let start = c * chunk;
+        // SAFETY: the pieces are disjoint.
+        f(start, unsafe { p.slice(start, chunk.min(n - start)) })
+    });
+}
+
 /// A raw pointer that parallel loops use to write disjoint parts of one buffer.
 #[derive(Clone, Copy)]
 pub struct SharedMut(pub *mut f32);

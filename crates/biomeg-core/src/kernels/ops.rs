@@ -1,7 +1,7 @@
 //! Element-wise and row-wise kernels: exp, erf-form GELU, LayerNorm, softmax, bias add.
 //! Written as branch-free loops that the compiler vectorizes (compiled for AVX2 when present).
 
-use super::{par_for, simd_dispatch, SharedMut};
+use super::{par_chunks_mut, par_for, simd_dispatch, SharedMut};
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
@@ -89,14 +89,7 @@ simd_dispatch! {
 
 /// GELU (erf form) over a whole activation buffer, in parallel chunks.
 pub fn gelu(x: &mut [f32]) {
-    const CHUNK: usize = 1 << 16;
-    let n = x.len();
-    let p = SharedMut(x.as_mut_ptr());
-    par_for(n.div_ceil(CHUNK), |c| {
-        let start = c * CHUNK;
-        // SAFETY: chunks are disjoint.
-        gelu_serial(unsafe { p.slice(start, CHUNK.min(n - start)) });
-    });
+    par_chunks_mut(x, 1 << 16, |_, c| gelu_serial(c));
 }
 
 simd_dispatch! {

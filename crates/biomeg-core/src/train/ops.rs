@@ -5,7 +5,7 @@
 use crate::kernels::dispatch::matmul;
 use crate::kernels::gemm::MatRef;
 use crate::kernels::ops::{add_assign, dropout_row, erf_fast, exp_fast};
-use crate::kernels::{par_for, SharedMut};
+use crate::kernels::{par_chunks_mut, par_for, SharedMut};
 use crate::model::{Act, Linear};
 
 /// Index given to cross-entropy rows that take no part in the loss (PyTorch's default).
@@ -137,15 +137,8 @@ pub fn gelu_forward(x: &[f32]) -> Vec<f32> {
 /// dx = dy * GELU'(x), GELU'(x) = Phi(x) + x phi(x).
 pub fn gelu_backward(x: &[f32], dy: &mut [f32]) {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
-    let n = x.len();
-    let p = SharedMut(dy.as_mut_ptr());
-    const CHUNK: usize = 1 << 14;
-    par_for(n.div_ceil(CHUNK), |c| {
-        let s = c * CHUNK;
-        let len = CHUNK.min(n - s);
-        // SAFETY: chunks are disjoint.
-        let d = unsafe { p.slice(s, len) };
-        for (dv, &xv) in d.iter_mut().zip(&x[s..s + len]) {
+    par_chunks_mut(dy, 1 << 14, |s, d| {
+        for (dv, &xv) in d.iter_mut().zip(&x[s..]) {
             let cdf = 0.5 * (1.0 + erf_fast(xv * std::f32::consts::FRAC_1_SQRT_2));
             let pdf = INV_SQRT_2PI * exp_fast(-0.5 * xv * xv);
             *dv *= cdf + xv * pdf;
@@ -185,14 +178,8 @@ pub fn dropout(x: &mut [f32], p: f32, seed: u64) {
     }
     let th = drop_threshold(p);
     let scale = 1.0 / (1.0 - p);
-    const CHUNK: usize = 1 << 14;
-    let n = x.len();
-    let px = SharedMut(x.as_mut_ptr());
-    par_for(n.div_ceil(CHUNK), |c| {
-        let s = c * CHUNK;
-        // SAFETY: chunks are disjoint; the mask depends only on the element index.
-        dropout_row(unsafe { px.slice(s, CHUNK.min(n - s)) }, seed, s as u64, th, scale);
-    });
+    // The mask depends only on the element index, so any split gives the same result.
+    par_chunks_mut(x, 1 << 14, |s, c| dropout_row(c, seed, s as u64, th, scale));
 }
 
 /// Softmax cross-entropy over rows of `logits` [rows, classes] with integer targets; rows whose

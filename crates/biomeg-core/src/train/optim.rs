@@ -3,7 +3,7 @@
 //! torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ so one step matches PyTorch.
 
 use super::params::{params, params_mut};
-use crate::kernels::{par_for, SharedMut};
+use crate::kernels::{par_chunks_mut, par_for, SharedMut};
 use crate::model::Encoder;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -95,9 +95,6 @@ impl AdamW {
 /// Set every tensor to zero (gradient reset).
 pub fn zero_all(e: &mut Encoder) {
     for (_, t) in params_mut(e) {
-        let n = t.len();
-        let p = SharedMut(t.as_mut_ptr());
-        // SAFETY: chunks are disjoint.
-        par_for(n.div_ceil(CHUNK), |c| unsafe { p.slice(c * CHUNK, CHUNK.min(n - c * CHUNK)) }.fill(0.0));
+        par_chunks_mut(t, CHUNK, |_, c| c.fill(0.0));
     }
 }
