@@ -15,6 +15,9 @@ are scored by the same code. OUT/log.jsonl has biomeg-style `step` records (toke
       --dataset bc5cdr-chem --model .cache/models/all-MiniLM-L6-v2 --max-steps 60 --out /tmp/pt-ner
   HF_HUB_OFFLINE=1 /opt/biomeg-py/bin/python bench/pytorch_finetune.py qa \
       --dataset bioasq-7b --model .cache/models/all-MiniLM-L6-v2 --out /tmp/pt-qa
+  # the transfer recipe: SQuAD-format data first, then BioASQ (head kept, fresh optimizer)
+  HF_HUB_OFFLINE=1 /opt/biomeg-py/bin/python bench/pytorch_finetune.py qa --dataset bioasq-7b \
+      --model .cache/models/all-MiniLM-L6-v2 --transfer-from $BIOMEG_DATA/squad-v1.1/dev-v1.1.json --out /tmp/pt-tr
 Prints one JSON object: dev/test scores (QA: no dev split; test = BioASQ strict/lenient accuracy
 and MRR against 7B_golden.json), training tokens/s (non-padding tokens per second of
 training-step time), seconds of training.
@@ -313,6 +316,9 @@ def main():
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--transfer-from", help="qa: first train on this SQuAD-format file (the SQuAD -> BioASQ recipe)")
+    ap.add_argument("--transfer-epochs", type=int, default=1)
+    ap.add_argument("--transfer-limit", type=int, default=0, help="first N questions of --transfer-from (default: --limit, as biomeg)")
     a = ap.parse_args()
     for k, v in PRESETS[a.task].items():
         if getattr(a, k) is None:
@@ -363,47 +369,59 @@ def main():
         return feats, layouts
 
     dev_name = {"ner": "devel", "re": "dev", "qa": None}[a.task]
-    train_f, _ = features(splits["train"])
-    train_f = [f for f in train_f if any(l != -100 for l in f["labels"])]
-    bpe = math.ceil(len(train_f) / a.batch_size)
-    total = min(a.max_steps, a.epochs * bpe) if a.max_steps else a.epochs * bpe
-    warm = round(a.warmup_ratio * total)
+
+    def labelled(feats):
+        return [f for f in feats if any(l != -100 for l in f["labels"])]
+
+    def train(feats, epochs, max_steps, stage):
+        """One `biomeg train` run's optimisation: a fresh AdamW and warm-up/decay schedule over this
+        run's steps, biomeg's seeded batch order; returns the run's step statistics."""
+        bpe = math.ceil(len(feats) / a.batch_size)
+        total = min(max_steps, epochs * bpe) if max_steps else epochs * bpe
+        warm = round(a.warmup_ratio * total)
+        no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+        decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, eps=1e-8)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+        step, sec, tok, pos, losses = 0, 0.0, 0, 0, []
+        epoch = 0
+        while step < total:
+            order = permutation(len(feats), a.seed, epoch)
+            model.train()
+            for b in range(bpe):
+                if step >= total:
+                    break
+                rows = [feats[i] for i in order[b * a.batch_size:(b + 1) * a.batch_size]]
+                ids, types, mask, lab = pad(rows, a.task)
+                lr = sched.get_last_lr()[0]
+                t0 = time.perf_counter()
+                loss = loss_of(model(ids, types, mask), lab, a.task)
+                opt.zero_grad()
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+                opt.step()
+                sched.step()
+                dt = time.perf_counter() - t0
+                sec += dt
+                tok += int(mask.sum())
+                pos += mask.numel()
+                losses.append(loss.item())
+                step += 1
+                log.write(json.dumps({"type": "step", "stage": stage, "g": step, "epoch": epoch + 1, "loss": losses[-1], "lr": lr, "gradNorm": float(norm), "tokens": int(mask.sum()), "positions": mask.numel(), "sec": round(dt, 4)}) + "\n")
+                if step % 10 == 0:
+                    print(f"{stage} step {step}/{total} loss {losses[-1]:.4f} {tok / sec:.0f} tok/s", file=sys.stderr)
+            epoch += 1
+        return {"steps": step, "train_features": len(feats), "train_sec": sec, "train_tokens": tok, "train_positions": pos, "tokens_per_sec": tok / max(sec, 1e-9), "first_losses": losses[:5], "last_loss": losses[-1] if losses else None}
 
     model = Model(a.model, 2 if a.task == "qa" else len(labels), a.task, a.head_dropout, a.head_layers, a.head_hidden, a.seed)
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, eps=1e-8)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-
-    step, train_sec, train_tok, train_pos, losses = 0, 0.0, 0, 0, []
-    epoch = 0
     log = open(os.path.join(a.out, "log.jsonl"), "w", encoding="utf-8")
-    while step < total:
-        order = permutation(len(train_f), a.seed, epoch)
-        model.train()
-        for b in range(bpe):
-            if step >= total:
-                break
-            rows = [train_f[i] for i in order[b * a.batch_size:(b + 1) * a.batch_size]]
-            ids, types, mask, lab = pad(rows, a.task)
-            lr = sched.get_last_lr()[0]
-            t0 = time.perf_counter()
-            loss = loss_of(model(ids, types, mask), lab, a.task)
-            opt.zero_grad()
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
-            opt.step()
-            sched.step()
-            dt = time.perf_counter() - t0
-            train_sec += dt
-            train_tok += int(mask.sum())
-            train_pos += mask.numel()
-            losses.append(loss.item())
-            step += 1
-            log.write(json.dumps({"type": "step", "g": step, "epoch": epoch + 1, "loss": losses[-1], "lr": lr, "gradNorm": float(norm), "tokens": int(mask.sum()), "positions": mask.numel(), "sec": round(dt, 4)}) + "\n")
-            if step % 10 == 0:
-                print(f"step {step}/{total} loss {losses[-1]:.4f} {train_tok / train_sec:.0f} tok/s", file=sys.stderr)
-        epoch += 1
+    transfer = None
+    if a.transfer_from:
+        # The transfer recipe: `biomeg train qa --train SQUAD.json` first, then a second run from
+        # its best/ checkpoint (head kept, fresh optimizer and schedule) on the target dataset.
+        rows = read_squad(a.transfer_from, a.transfer_limit or a.limit or None)
+        transfer = {"file": a.transfer_from, "questions": len(rows), **train(labelled(qa_features(tok, rows, a.max_length, a.stride, cls, sep)[0]), a.transfer_epochs, 0, "transfer")}
+    stats = train(labelled(features(splits["train"])[0]), a.epochs, a.max_steps, "target")
     log.close()
 
     def evaluate(split):
@@ -465,9 +483,7 @@ def main():
     test_sec = time.perf_counter() - t0
     print(json.dumps({
         "impl": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(), "task": a.task, "dataset": a.dataset,
-        "steps": step, "train_features": len(train_f), "train_sec": train_sec, "train_tokens": train_tok, "train_positions": train_pos,
-        "tokens_per_sec": train_tok / train_sec, "first_losses": losses[:5], "last_loss": losses[-1],
-        "dev": dev, "test": test, "dev_eval_sec": dev_sec, "test_eval_sec": test_sec,
+        **stats, "transfer": transfer, "dev": dev, "test": test, "dev_eval_sec": dev_sec, "test_eval_sec": test_sec,
     }))
 
 

@@ -3,7 +3,7 @@
 // both backends, window long inputs, and write the log, curve and best checkpoint; --resume gives
 // the same loss curve as an uninterrupted run; a kill during checkpoint writes leaves a loadable
 // state; a NaN loss stops with a clear message and keeps the last good checkpoint; unseen dev
-// labels are reported; N seeds give mean/std; the CLI runs.
+// labels are reported; N seeds give mean/std; the QA transfer recipe keeps the head; the CLI runs.
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -132,6 +132,32 @@ for (const backend of BACKENDS) {
     const r = await fineTune({ task: 'ner', model: MODEL, outDir: out, backend, ...SMALL, epochs: 1, train: f('ner-train.tsv'), dev: f('ner-dev-unseen.tsv') });
     t.deepEqual(r.runs[0].unseenDevLabels, ['B-Drug']);
     t.true(readFileSync(path.join(out, 'log.jsonl'), 'utf8').includes('dev labels unseen in training: B-Drug'));
+  });
+}
+
+for (const backend of BACKENDS) {
+  test.serial(`qa transfer: a SQuAD-format stage, then the target run from its best checkpoint with the QA head kept (${backend})`, async (t) => {
+    if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;
+    const base = { task: 'qa', model: MODEL, backend, ...SMALL, ...DATA.qa };
+    const out = tmp();
+    const res = await fineTune({ ...base, outDir: out, transferFrom: DATA.qa.train, transferEpochs: 4 });
+    const r = res.runs[0];
+    t.is(r.status, 'done');
+    t.is(r.transfer.runDir, path.join(out, 'transfer'));
+    t.is(r.transfer.epochs.length, 4);
+    t.is(r.epochs.length, SMALL.epochs);
+    const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+    t.is(run.model, path.join(out, 'transfer', 'best'));
+    t.true(run.keptHead);
+    // The target run starts from the trained head: its first loss (the same data) is below a fresh head's.
+    const fresh = tmp();
+    await fineTune({ ...base, outDir: fresh });
+    const [a, b] = [stepLosses(out)[0], stepLosses(fresh)[0]];
+    t.true(a < b - 0.1, `first loss after transfer ${a}, fresh head ${b}`);
+    // --resume reuses a finished transfer stage rather than training it again.
+    const again = await fineTune({ ...base, outDir: out, transferFrom: DATA.qa.train, transferEpochs: 4, resume: true });
+    t.deepEqual(again.runs[0].transfer, JSON.parse(JSON.stringify(r.transfer)));
+    await t.throwsAsync(() => fineTune({ ...DATA.ner, task: 'ner', model: MODEL, backend, ...SMALL, outDir: tmp(), transferFrom: DATA.qa.train }), { message: /transfer-from is for qa/ });
   });
 }
 

@@ -18,6 +18,9 @@ Data:
   --train/--dev/--test FILE   explicit split files (CoNLL, ChemProt TSV, SQuAD JSON)
   --test-gold FILE   BioASQ golden JSON for QA test scores
   --limit N          first N examples of each split (quick runs)
+  --transfer-from FILE  qa: first fine-tune on this SQuAD-format file (OUT/transfer), then on the
+                     data above from its best checkpoint, QA head kept (the SQuAD -> BioASQ recipe)
+  --transfer-epochs N   epochs of that first stage (default: the recipe's epochs)
 
 Recipe (preset, then overrides):
   --preset NAME      ${Object.keys(PRESETS).join(', ')}
@@ -51,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
       test: { type: 'string' },
       'test-gold': { type: 'string' },
       limit: { type: 'string' },
+      'transfer-from': { type: 'string' },
+      'transfer-epochs': { type: 'string' },
       preset: { type: 'string' },
       epochs: { type: 'string' },
       'max-steps': { type: 'string' },
@@ -112,6 +117,8 @@ export async function main(argv: string[]): Promise<number> {
     test: values.test,
     testGold: values['test-gold'],
     limit: num('limit'),
+    transferFrom: values['transfer-from'],
+    transferEpochs: num('transfer-epochs'),
     preset: values.preset,
     epochs: num('epochs'),
     maxSteps: num('max-steps'),
@@ -158,6 +165,10 @@ export async function main(argv: string[]): Promise<number> {
   if (res.runs.length > 1) {
     const s = Object.entries(res.summary).filter(([k]) => k.startsWith('test.') || k.startsWith('dev.'));
     console.log('\n' + textTable(['metric', 'mean', 'std', 'n'], s.map(([k, v]) => [k, v.mean, v.std, v.n])));
+  }
+  for (const r of res.runs) {
+    const t = r.transfer;
+    if (t) console.log(`seed ${r.seed}: transfer stage ${t.steps} steps, ${t.secPerEpoch.toFixed(1)} s/epoch, ${Math.round(t.tokensPerSec)} train tok/s (${t.runDir})`);
   }
   for (const r of res.runs) if (r.unseenDevLabels.length) console.log(`dev labels unseen in training: ${r.unseenDevLabels.join(', ')}`);
   console.log(`run directory: ${res.outDir}`);

@@ -45,6 +45,14 @@ export interface FineTuneOptions extends Partial<Recipe> {
   /** Stop after this many optimizer steps (the schedule decays to 0 there). */
   maxSteps?: number;
   evalBatchSize?: number;
+  /**
+   * QA only, the SQuAD -> BioASQ recipe: first fine-tune on this SQuAD-format file (run directory
+   * OUT/transfer, per seed), then on the target data from its best checkpoint, keeping the QA head
+   * with a fresh optimizer and schedule.
+   */
+  transferFrom?: string;
+  /** Epochs of the transfer stage [the recipe's epochs]. */
+  transferEpochs?: number;
   /** Always start from a freshly initialised head, even if the checkpoint has a matching one. */
   newHead?: boolean;
   seed?: number;
@@ -92,6 +100,8 @@ export interface RunResult {
   secPerEpoch: number;
   unseenDevLabels: string[];
   windowed: Record<string, number>;
+  /** The transfer stage's run (transferFrom), which this run started from. */
+  transfer?: RunResult;
 }
 
 export interface FineTuneResult {
@@ -463,14 +473,48 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneResult> {
   }
   const r = resolveRecipe(task, preset, overrides);
   const p = await prepare(opts, r);
+  const transfer = opts.transferFrom ? await transferStage(opts, r) : undefined;
   const seed0 = opts.seed ?? 42;
   const n = opts.seeds ?? 1;
   const runs: RunResult[] = [];
   for (let k = 0; k < n; k++) {
     const dir = n > 1 ? path.join(opts.outDir, `seed-${seed0 + k}`) : opts.outDir;
-    runs.push(await runOne(opts, r, p, seed0 + k, dir));
+    if (!transfer) {
+      runs.push(await runOne(opts, r, p, seed0 + k, dir));
+      continue;
+    }
+    const first = await transfer.run(seed0 + k, path.join(dir, 'transfer'));
+    if (first.status !== 'done') return { runs: [...runs, first], summary: summarize(runs), outDir: opts.outDir };
+    const run = await runOne({ ...opts, model: path.join(first.runDir, 'best') }, r, p, seed0 + k, dir);
+    runs.push({ ...run, transfer: first });
   }
   const summary = summarize(runs);
   if (n > 1 && runs.every((x) => x.status === 'done')) writeFileAtomic(path.join(opts.outDir, 'summary.json'), JSON.stringify({ seeds: runs.map((x) => x.seed), summary }, null, 1) + '\n');
   return { runs, summary, outDir: opts.outDir };
+}
+
+/**
+ * The first stage of the transfer recipe: the same recipe (epochs: transferEpochs) on the
+ * SQuAD-format file, no dev/test. A finished stage (result.json) is reused on --resume.
+ */
+async function transferStage(opts: FineTuneOptions, r: Recipe & { preset: string }) {
+  if (opts.task !== 'qa') throw new BiomegError('BIOMEG_BAD_ARGUMENT', `--transfer-from is for qa (SQuAD-format data), not ${opts.task}`);
+  const o: FineTuneOptions = { ...opts, dataset: undefined, train: opts.transferFrom, dev: undefined, test: undefined, testGold: undefined };
+  const r1 = { ...r, epochs: opts.transferEpochs ?? r.epochs };
+  if (!(Number.isInteger(r1.epochs) && r1.epochs > 0)) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `transfer epochs must be a positive integer, got ${r1.epochs}`);
+  const p = await prepare(o, r1);
+  return {
+    async run(seed: number, dir: string): Promise<RunResult> {
+      const done = path.join(dir, 'result.json');
+      const progress = new Progress(opts.progress ?? true);
+      if (opts.resume && existsSync(done)) {
+        progress.message(`transfer stage already done: ${dir}`);
+        return JSON.parse(readFileSync(done, 'utf8')) as RunResult;
+      }
+      progress.message(`transfer stage: ${opts.transferFrom}, ${r1.epochs} epoch(s) -> ${dir}`);
+      const res = await runOne({ ...o, maxSteps: undefined }, r1, p, seed, dir);
+      if (res.status === 'done') progress.message(`target stage from ${path.join(dir, 'best')}`);
+      return res;
+    },
+  };
 }

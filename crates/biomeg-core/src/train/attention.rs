@@ -139,6 +139,43 @@ pub(super) mod rowwise {
         t
     }
 
+    /// What both references derive from one (batch, head) task: indices, the key mask, the score
+    /// scale, K transposed, and the dropout threshold and rescale.
+    struct HeadView<'a> {
+        b: usize,
+        head: usize,
+        seq: usize,
+        dh: usize,
+        h: usize,
+        ld: usize,
+        mask: &'a [bool],
+        scale: f32,
+        kt: Vec<f32>,
+        th: u32,
+        dscale: f32,
+    }
+
+    impl<'a> HeadView<'a> {
+        fn new(qkv: &[f32], key_mask: &'a [bool], s: AttnShape, bh: usize, p_drop: f32) -> Self {
+            let (b, head) = (bh / s.heads, bh % s.heads);
+            let (seq, dh) = (s.seq, s.head_dim);
+            let h = s.heads * dh;
+            HeadView {
+                b,
+                head,
+                seq,
+                dh,
+                h,
+                ld: 3 * h,
+                mask: &key_mask[b * seq..(b + 1) * seq],
+                scale: 1.0 / (dh as f32).sqrt(),
+                kt: head_transposed(qkv, s, b, h + head * dh),
+                th: drop_threshold(p_drop),
+                dscale: if p_drop > 0.0 { 1.0 / (1.0 - p_drop) } else { 1.0 },
+            }
+        }
+    }
+
     /// scores[j] = scale * q . k_j for every key (masked keys untouched: callers skip them).
     #[inline(always)]
     fn scores_row(q: &[f32], kt: &[f32], seq: usize, scale: f32, out: &mut [f32]) {
@@ -154,15 +191,7 @@ pub(super) mod rowwise {
 simd_dispatch! {
         #[allow(clippy::too_many_arguments)]
         pub(super) fn fwd_head_rowwise(qkv: &[f32], key_mask: &[bool], s: AttnShape, bh: usize, p_drop: f32, seed: u64, out: SharedMut, lse_out: SharedMut) {
-            let (b, head) = (bh / s.heads, bh % s.heads);
-            let (seq, dh) = (s.seq, s.head_dim);
-            let h = s.heads * dh;
-            let ld = 3 * h;
-            let mask = &key_mask[b * seq..(b + 1) * seq];
-            let scale = 1.0 / (dh as f32).sqrt();
-            let kt = head_transposed(qkv, s, b, h + head * dh);
-            let th = drop_threshold(p_drop);
-            let dscale = if p_drop > 0.0 { 1.0 / (1.0 - p_drop) } else { 1.0 };
+            let HeadView { b, head, seq, dh, h, ld, mask, scale, kt, th, dscale } = HeadView::new(qkv, key_mask, s, bh, p_drop);
             let mut sc = vec![0f32; seq];
             for i in 0..seq {
                 let q = &qkv[(b * seq + i) * ld + head * dh..][..dh];
@@ -208,16 +237,8 @@ simd_dispatch! {
     simd_dispatch! {
         #[allow(clippy::too_many_arguments)]
         pub(super) fn bwd_head_rowwise(qkv: &[f32], key_mask: &[bool], s: AttnShape, bh: usize, p_drop: f32, seed: u64, ctx: &[f32], lse: &[f32], dctx: &[f32], dqkv: SharedMut) {
-            let (b, head) = (bh / s.heads, bh % s.heads);
-            let (seq, dh) = (s.seq, s.head_dim);
-            let h = s.heads * dh;
-            let ld = 3 * h;
-            let mask = &key_mask[b * seq..(b + 1) * seq];
-            let scale = 1.0 / (dh as f32).sqrt();
-            let kt = head_transposed(qkv, s, b, h + head * dh);
+            let HeadView { b, head, seq, dh, h, ld, mask, scale, kt, th, dscale } = HeadView::new(qkv, key_mask, s, bh, p_drop);
             let vt = head_transposed(qkv, s, b, 2 * h + head * dh);
-            let th = drop_threshold(p_drop);
-            let dscale = if p_drop > 0.0 { 1.0 / (1.0 - p_drop) } else { 1.0 };
             let mut dk = vec![0f32; seq * dh];
             let mut dv = vec![0f32; seq * dh];
             let mut p = vec![0f32; seq];
