@@ -222,6 +222,25 @@ class Model(torch.nn.Module):
         return h
 
 
+def load_biomeg_head(model, ckpt, labels):
+    """Copy a biomeg checkpoint's head (`classifier` / `qa_outputs`; 2 FC: `.dense`, `.out_proj`)
+    into the model; the encoder was loaded from the same directory. Labels must match."""
+    from safetensors.torch import load_file
+    cfg = json.load(open(os.path.join(ckpt, "config.json"), encoding="utf-8"))
+    names = [cfg["id2label"][str(i)] for i in range(len(cfg.get("id2label", {})))]
+    if labels and names != labels:
+        raise SystemExit(f"{ckpt}: labels {names} differ from this data's {labels}")
+    w = load_file(os.path.join(ckpt, "model.safetensors"))
+    prefix = "qa_outputs" if model.task == "qa" else "classifier"
+    parts = [prefix + "."] if len(model.head) == 1 else [prefix + ".dense.", prefix + ".out_proj."]
+    with torch.no_grad():
+        for lin, p in zip(model.head, parts):
+            if p + "weight" not in w:
+                raise SystemExit(f"{ckpt}: no tensor {p}weight (head tensors: {[k for k in w if not k.startswith('bert.')]})")
+            lin.weight.copy_(w[p + "weight"])
+            lin.bias.copy_(w[p + "bias"])
+
+
 @torch.no_grad()
 def feature_logits(model, feats, task, batch_size=64):
     """Logits of every feature (rows of its own length; RE: one vector), evaluated in batches of
@@ -316,6 +335,7 @@ def main():
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-checkpoint", help="no training: score this biomeg checkpoint (encoder and head) with this script's evaluation, to cross-check the two evaluation paths")
     ap.add_argument("--transfer-from", help="qa: first train on this SQuAD-format file (the SQuAD -> BioASQ recipe)")
     ap.add_argument("--transfer-epochs", type=int, default=1)
     ap.add_argument("--transfer-limit", type=int, default=0, help="first N questions of --transfer-from (default: --limit, as biomeg)")
@@ -413,15 +433,22 @@ def main():
             epoch += 1
         return {"steps": step, "train_features": len(feats), "train_sec": sec, "train_tokens": tok, "train_positions": pos, "tokens_per_sec": tok / max(sec, 1e-9), "first_losses": losses[:5], "last_loss": losses[-1] if losses else None}
 
-    model = Model(a.model, 2 if a.task == "qa" else len(labels), a.task, a.head_dropout, a.head_layers, a.head_hidden, a.seed)
+    if a.eval_checkpoint:
+        head = json.load(open(os.path.join(a.eval_checkpoint, "config.json"), encoding="utf-8")).get("biomeg_head", {})
+        a.head_layers, a.head_hidden = head.get("layers", 1), head.get("hidden", 0)
+    model = Model(a.eval_checkpoint or a.model, 2 if a.task == "qa" else len(labels), a.task, a.head_dropout, a.head_layers, a.head_hidden, a.seed)
     log = open(os.path.join(a.out, "log.jsonl"), "w", encoding="utf-8")
     transfer = None
-    if a.transfer_from:
+    if a.eval_checkpoint:
+        load_biomeg_head(model, a.eval_checkpoint, labels)
+        stats = {"steps": 0, "train_sec": 0.0, "tokens_per_sec": 0.0, "eval_checkpoint": a.eval_checkpoint}
+    elif a.transfer_from:
         # The transfer recipe: `biomeg train qa --train SQUAD.json` first, then a second run from
         # its best/ checkpoint (head kept, fresh optimizer and schedule) on the target dataset.
         rows = read_squad(a.transfer_from, a.transfer_limit or a.limit or None)
         transfer = {"file": a.transfer_from, "questions": len(rows), **train(labelled(qa_features(tok, rows, a.max_length, a.stride, cls, sep)[0]), a.transfer_epochs, 0, "transfer")}
-    stats = train(labelled(features(splits["train"])[0]), a.epochs, a.max_steps, "target")
+    if not a.eval_checkpoint:
+        stats = train(labelled(features(splits["train"])[0]), a.epochs, a.max_steps, "target")
     log.close()
 
     def evaluate(split):
