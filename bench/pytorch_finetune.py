@@ -340,6 +340,8 @@ def main():
     ap.add_argument("--transfer-epochs", type=int, default=1)
     ap.add_argument("--transfer-limit", type=int, default=0, help="first N questions of --transfer-from (default: --limit, as biomeg)")
     a = ap.parse_args()
+    if a.transfer_from and a.task != "qa":
+        ap.error(f"--transfer-from is for qa (SQuAD-format data), not {a.task}")
     for k, v in PRESETS[a.task].items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -442,12 +444,12 @@ def main():
     if a.eval_checkpoint:
         load_biomeg_head(model, a.eval_checkpoint, labels)
         stats = {"steps": 0, "train_sec": 0.0, "tokens_per_sec": 0.0, "eval_checkpoint": a.eval_checkpoint}
-    elif a.transfer_from:
-        # The transfer recipe: `biomeg train qa --train SQUAD.json` first, then a second run from
-        # its best/ checkpoint (head kept, fresh optimizer and schedule) on the target dataset.
-        rows = read_squad(a.transfer_from, a.transfer_limit or a.limit or None)
-        transfer = {"file": a.transfer_from, "questions": len(rows), **train(labelled(qa_features(tok, rows, a.max_length, a.stride, cls, sep)[0]), a.transfer_epochs, 0, "transfer")}
-    if not a.eval_checkpoint:
+    else:
+        if a.transfer_from:
+            # The transfer recipe: `biomeg train qa --train SQUAD.json` first, then a second run from
+            # its best/ checkpoint (head kept, fresh optimizer and schedule) on the target dataset.
+            rows = read_squad(a.transfer_from, a.transfer_limit or a.limit or None)
+            transfer = {"file": a.transfer_from, "questions": len(rows), **train(labelled(features(rows)[0]), a.transfer_epochs, 0, "transfer")}
         stats = train(labelled(features(splits["train"])[0]), a.epochs, a.max_steps, "target")
     log.close()
 

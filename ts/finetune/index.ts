@@ -472,8 +472,8 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneResult> {
     (overrides as Record<string, unknown>)[k] = (rest as Record<string, unknown>)[k];
   }
   const r = resolveRecipe(task, preset, overrides);
-  const p = await prepare(opts, r);
   const transfer = opts.transferFrom ? await transferStage(opts, r) : undefined;
+  const p = await prepare(opts, r);
   const seed0 = opts.seed ?? 42;
   const n = opts.seeds ?? 1;
   const runs: RunResult[] = [];
