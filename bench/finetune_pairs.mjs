@@ -36,9 +36,17 @@ const env = { ...process.env, HF_HUB_OFFLINE: '1' };
 /** Sum of tokens, padded positions and step seconds over the `step` records of a run log, from
  * the second step on. */
 function stepTotals(logFile) {
-  const steps = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === 'step');
+  const steps = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.type === 'step');
   if (steps.length < 2) throw new Error(`${logFile}: fewer than 2 steps; raise --limit`);
-  return steps.slice(1).reduce((a, s) => ({ tokens: a.tokens + s.tokens, positions: a.positions + s.positions, sec: a.sec + s.sec }), { tokens: 0, positions: 0, sec: 0 });
+  return steps.slice(1).reduce((a, s) => ({ tokens: a.tokens + s.tokens, positions: a.positions + s.positions, sec: a.sec + s.sec }), {
+    tokens: 0,
+    positions: 0,
+    sec: 0,
+  });
 }
 
 function runSide(side) {
@@ -66,7 +74,9 @@ for (let i = 0; i < Number(o.pairs); i++) {
   for (const side of ['biomeg', 'pytorch']) {
     const t = runSide(side);
     rates[side].push(t.tokens / t.sec);
-    console.log(`pair ${i + 1} ${side.padEnd(7)} ${t.tokens} tokens, ${t.positions} positions, ${t.sec.toFixed(2)} s of steps 2..: ${(t.tokens / t.sec).toFixed(0)} tokens/s`);
+    console.log(
+      `pair ${i + 1} ${side.padEnd(7)} ${t.tokens} tokens, ${t.positions} positions, ${t.sec.toFixed(2)} s of steps 2..: ${(t.tokens / t.sec).toFixed(0)} tokens/s`,
+    );
   }
 }
 const [b, p] = [median(rates.biomeg), median(rates.pytorch)];

@@ -1,34 +1,54 @@
-// Diff the two generated binding declaration files (napi-rs: bindings/node/index.d.ts,
-// wasm-bindgen: bindings/wasm/pkg/biomeg_wasm.d.ts): every exported class, method and function,
-// with its parameter names, must be the same on both. Exits 1 and prints the differences if not.
-import { readFileSync } from 'node:fs';
+// Check both bindings against the one binding surface, BindingApi (ts/binding.ts), with tsc:
+// the generated declaration files bindings/node/index.d.ts (napi-rs) and
+// bindings/wasm/pkg/biomeg_wasm.d.ts (wasm-bindgen) must each implement it (names AND parameter /
+// return types) and export nothing it does not describe. The same check runs inside
+// `node scripts/build-ts.mjs` (tsc -p tsconfig.json compiles ts/binding-check.ts); this script runs
+// only that file, in a few seconds, right after the bindings are built, and reports what it checked.
+// Exits 1 with tsc's diagnostics when a binding does not fit.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
 
-const camel = (s) => s.replace(/^_+/, '').replace(/_([a-z])/g, (_, c) => c.toUpperCase());
-
-/** "Class.method(a,b)" / "static Class.f(a)" / "function f(a,b)" lines of a .d.ts. */
-function surface(file, ignore = []) {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
-  const out = new Set();
-  const params = (p) => p.split(',').map((x) => camel(x.trim().split(/[?:]/)[0])).filter(Boolean).join(',');
-  for (const m of text.matchAll(/export (?:declare )?function (\w+)\(([^)]*)\)/g)) if (!ignore.includes(m[1])) out.add(`function ${m[1]}(${params(m[2])})`);
-  for (const c of text.matchAll(/export (?:declare )?class (\w+) \{([\s\S]*?)\n\}/g)) {
-    for (const line of c[2].split('\n')) {
-      const m = /^\s*(static\s+)?(\w+)\(([^)]*)\)/.exec(line);
-      if (!m || m[2] === 'free') continue; // wasm-bindgen's memory release
-      out.add(`${m[1] ? 'static ' : ''}${c[1]}.${m[2]}(${params(m[3])})`);
-    }
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const files = { native: 'bindings/node/index.d.ts', wasm: 'bindings/wasm/pkg/biomeg_wasm.d.ts' };
+for (const [name, f] of Object.entries(files)) {
+  if (!existsSync(path.join(root, f))) {
+    console.error(
+      `check-api: ${f} is missing: build the ${name} binding first (scripts/build-${name === 'native' ? 'native' : 'wasm'}.sh)`,
+    );
+    process.exit(1);
   }
-  return out;
 }
 
-const nativeFile = 'bindings/node/index.d.ts';
-const wasmFile = 'bindings/wasm/pkg/biomeg_wasm.d.ts';
-const a = surface(nativeFile);
-const b = surface(wasmFile, ['install_panic_hook', 'initSync']); // wasm start/instantiation, not API
-const onlyA = [...a].filter((x) => !b.has(x));
-const onlyB = [...b].filter((x) => !a.has(x));
-if (onlyA.length || onlyB.length) {
-  console.error(`binding APIs differ:\n  only in ${nativeFile}:\n    ${onlyA.join('\n    ') || '-'}\n  only in ${wasmFile}:\n    ${onlyB.join('\n    ') || '-'}`);
+const cfgFile = path.join(root, 'tsconfig.json');
+const cfg = ts.parseJsonConfigFileContent(ts.readConfigFile(cfgFile, ts.sys.readFile).config, ts.sys, root);
+const program = ts.createProgram([path.join(root, 'ts/binding-check.ts')], { ...cfg.options, noEmit: true });
+const diags = ts.getPreEmitDiagnostics(program);
+if (diags.length) {
+  const host = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' };
+  console.error(ts.formatDiagnosticsWithColorAndContext(diags, host));
+  console.error(`check-api: the bindings do not implement BindingApi (ts/binding.ts); ${diags.length} error(s) above`);
   process.exit(1);
 }
-console.log(`binding APIs identical: ${a.size} exported classes' methods and functions`);
+
+// Report: the members of BindingApi (and of the handle interfaces it names) that were checked.
+const checker = program.getTypeChecker();
+const src = program.getSourceFile(path.join(root, 'ts/binding.ts'));
+let members = 0;
+const top = [];
+for (const stmt of src.statements) {
+  if (!ts.isInterfaceDeclaration(stmt)) continue;
+  const n = checker.getTypeAtLocation(stmt).getProperties().length;
+  if (/(Handle|Static)$/.test(stmt.name.text) || stmt.name.text === 'BindingApi') members += n;
+  if (stmt.name.text === 'BindingApi')
+    top.push(
+      ...checker
+        .getTypeAtLocation(stmt)
+        .getProperties()
+        .map((p) => p.name),
+    );
+}
+console.log(
+  `binding APIs conform: ${files.native} and ${files.wasm} both implement BindingApi ` +
+    `(${top.length} exports: ${top.join(', ')}; ${members} members with their types)`,
+);

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 const run = promisify(execFile);
-const cli = (args, env = {}) => run(process.execPath, ['dist/cli.js', ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24, timeout: 240_000 });
+const cli = (args, env = {}) =>
+  run(process.execPath, ['dist/cli.js', ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24, timeout: 240_000 });
 
 test('info --json', async (t) => {
   const { stdout } = await cli(['info', '--json']);
@@ -26,7 +27,8 @@ test('bench --json has the documented shape and writes its reports atomically', 
   for (const g of r.gemm) for (const k of ['m', 'k', 'n', 'threads', 'backend', 'gflops']) t.true(k in g, k);
   t.true(r.gemm.some((g) => g.backend === 'wasm') && r.gemm.some((g) => g.backend === 'native'));
   t.is(r.encoder.length, 3);
-  for (const e of r.encoder) for (const k of ['preset', 'backend', 'threads', 'batch', 'seq', 'ms', 'tokens_per_s', 'peak_rss_mb']) t.true(k in e, k);
+  for (const e of r.encoder)
+    for (const k of ['preset', 'backend', 'threads', 'batch', 'seq', 'ms', 'tokens_per_s', 'peak_rss_mb']) t.true(k in e, k);
   t.deepEqual(JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')).encoder.length, 3);
   t.true(existsSync(path.join(out, 'bench.md')));
   t.deepEqual(r.errors, []);

@@ -42,7 +42,14 @@ test.before(async () => {
 });
 test.after.always(() => server?.close());
 
-const sources = (urlOf) => Object.entries(FILES).map(([dest, f]) => ({ dest, url: urlOf(dest), sha256: sha(f), bytes: readFileSync(f).length, group: dest.split('/')[0] }));
+const sources = (urlOf) =>
+  Object.entries(FILES).map(([dest, f]) => ({
+    dest,
+    url: urlOf(dest),
+    sha256: sha(f),
+    bytes: readFileSync(f).length,
+    group: dest.split('/')[0],
+  }));
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'biomeg-fetch-'));
 
 test.serial('API: downloads, verifies, derives ChemProt, skips verified copies', async (t) => {
@@ -58,12 +65,17 @@ test.serial('API: downloads, verifies, derives ChemProt, skips verified copies',
   t.regex(derived, /^index\tsentence\tlabel\n100\.T1\.T2\t@CHEMICAL\$ inhibits @GENE\$ in cells\.\tCPR:4\n/);
   t.true(progress.some((p) => p.received === p.total));
   const again = await fetchDatasets({ dataDir: dir, sources: sources((d) => `${base}/${d}`), only: ['ner'] });
-  t.deepEqual(again.map((f) => f.status), ['present']);
+  t.deepEqual(
+    again.map((f) => f.status),
+    ['present'],
+  );
 });
 
 test.serial('API: a checksum mismatch leaves no file behind', async (t) => {
   const dir = tmp();
-  const bad = sources((d) => `${base}/${d}`).slice(0, 1).map((s) => ({ ...s, sha256: '0'.repeat(64) }));
+  const bad = sources((d) => `${base}/${d}`)
+    .slice(0, 1)
+    .map((s) => ({ ...s, sha256: '0'.repeat(64) }));
   const e = await t.throwsAsync(fetchDatasets({ dataDir: dir, sources: bad }));
   t.is(e.code, 'BIOMEG_CHECKSUM');
   t.false(existsSync(path.join(dir, 'ner/gold.tsv')));
@@ -83,9 +95,19 @@ test.serial('API: HTTP errors and redirects', async (t) => {
 const cli = (args, env) =>
   new Promise((resolve) => {
     // Async spawn: the HTTP server lives in this process and must keep answering.
-    const p = spawn(process.execPath, ['--input-type=module', '-e', `import('./dist/commands/data.js').then(m=>m.main(process.argv.slice(1))).then(c=>process.exit(c),e=>{console.error(e.message+' ['+e.code+']');process.exit(1)})`, '--', ...args], {
-      env: { ...process.env, ...env },
-    });
+    const p = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import('./dist/commands/data.js').then(m=>m.main(process.argv.slice(1))).then(c=>process.exit(c),e=>{console.error(e.message+' ['+e.code+']');process.exit(1)})`,
+        '--',
+        ...args,
+      ],
+      {
+        env: { ...process.env, ...env },
+      },
+    );
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

@@ -22,7 +22,8 @@ const haveData = Boolean(DATA && existsSync(path.join(DATA, 'MANIFEST.md')));
 // Tests on the shared data skip with a visible reason when it is absent, and fail on CI.
 const dataTest = (title, fn) => {
   if (haveData) return test(title, fn);
-  if (process.env.CI === 'true') return test(title, (t) => t.fail(`BIOMEG_DATA is not set to the shared data directory (needed on CI): ${DATA ?? 'unset'}`));
+  if (process.env.CI === 'true')
+    return test(title, (t) => t.fail(`BIOMEG_DATA is not set to the shared data directory (needed on CI): ${DATA ?? 'unset'}`));
   return test(title, (t) => {
     t.log(`SKIPPED: BIOMEG_DATA does not point at ../shared/data (${DATA ?? 'unset'})`);
     t.pass();
@@ -81,7 +82,11 @@ test('data directory: --data, then BIOMEG_DATA, then the user cache', (t) => {
 // Counts from ../shared/data/MANIFEST.md
 const MANIFEST_NER = {
   'bc5cdr-chem': { train: [4560, 118170, 5203, 7103, 777], devel: [4581, 117453, 5347, 7095, 725], test: [4797, 124750, 5385, 7013, 644] },
-  'bc5cdr-disease': { train: [4560, 118170, 4182, 7100, 1774], devel: [4581, 117453, 4246, 6969, 1733], test: [4797, 124750, 4424, 7161, 1758] },
+  'bc5cdr-disease': {
+    train: [4560, 118170, 4182, 7100, 1774],
+    devel: [4581, 117453, 4246, 6969, 1733],
+    test: [4797, 124750, 4424, 7161, 1758],
+  },
   'ncbi-disease': { train: [5424, 135701, 5134, 11249, 2876], devel: [923, 23969, 787, 1877, 504], test: [940, 24497, 960, 2047, 537] },
 };
 
@@ -138,7 +143,10 @@ dataTest('SQuAD and BioASQ readers on the shared files', (t) => {
   const golden = readBioasqGolden(path.join(DATA, 'bioasq-7b/biobert/7B_golden.json'));
   t.is(golden.filter((q) => q.type === 'factoid').length, 162);
   const batches = [1, 2, 3, 4, 5].map((b) => readBioasqGolden(path.join(DATA, `bioasq-7b/official-golden-per-batch/7B${b}_golden.json`)));
-  t.deepEqual(batches.map((b) => b.filter((q) => q.type === 'factoid').length), [39, 25, 29, 34, 35]);
+  t.deepEqual(
+    batches.map((b) => b.filter((q) => q.type === 'factoid').length),
+    [39, 25, 29, 34, 35],
+  );
 });
 
 test('BioASQ reader: a question missing fields is an error with file and line', (t) => {

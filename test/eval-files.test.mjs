@@ -33,21 +33,56 @@ const fails = (t, args, code, pattern) => {
 };
 
 test('bad input: a line with one column names file and line', (t) => {
-  fails(t, ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('one-column.tsv')], 'BIOMEG_BAD_DATA', /one-column\.tsv:4: .*1 column/);
+  fails(
+    t,
+    ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('one-column.tsv')],
+    'BIOMEG_BAD_DATA',
+    /one-column\.tsv:4: .*1 column/,
+  );
   fails(t, ['eval', '--task', 'ner', '--gold', F('one-column.tsv'), '--pred', F('pred.tsv')], 'BIOMEG_BAD_DATA', /one-column\.tsv:4: /);
 });
 
 test('bad input: a malformed tag names file, line and tag', (t) => {
-  fails(t, ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('bad-tag.tsv')], 'BIOMEG_BAD_DATA', /bad-tag\.tsv:3: malformed tag 'B_Chemical'/);
-  fails(t, ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('iobes.tsv')], 'BIOMEG_BAD_DATA', /iobes\.tsv:1: malformed tag 'S-Chemical'.*IOBES/);
+  fails(
+    t,
+    ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('bad-tag.tsv')],
+    'BIOMEG_BAD_DATA',
+    /bad-tag\.tsv:3: malformed tag 'B_Chemical'/,
+  );
+  fails(
+    t,
+    ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('iobes.tsv')],
+    'BIOMEG_BAD_DATA',
+    /iobes\.tsv:1: malformed tag 'S-Chemical'.*IOBES/,
+  );
   // without --gold the file must hold token, gold and prediction columns
-  fails(t, ['eval', '--task', 'ner', '--pred', F('gold.tsv')], 'BIOMEG_BAD_DATA', /gold\.tsv:1: expected 'token … gold prediction' columns/);
+  fails(
+    t,
+    ['eval', '--task', 'ner', '--pred', F('gold.tsv')],
+    'BIOMEG_BAD_DATA',
+    /gold\.tsv:1: expected 'token … gold prediction' columns/,
+  );
 });
 
 test('bad input: token count differs from gold', (t) => {
-  fails(t, ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('short-pred.tsv')], 'BIOMEG_MISMATCH', /gold\.tsv:11: prediction file .*short-pred\.tsv ends after 9 tokens/);
-  fails(t, ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('long-pred.tsv')], 'BIOMEG_MISMATCH', /long-pred\.tsv:12: prediction file has more tokens than gold \(10\)/);
-  fails(t, ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('bad-tag.tsv').replace('bad-tag', 'one-column')], 'BIOMEG_BAD_DATA', /one-column/);
+  fails(
+    t,
+    ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('short-pred.tsv')],
+    'BIOMEG_MISMATCH',
+    /gold\.tsv:11: prediction file .*short-pred\.tsv ends after 9 tokens/,
+  );
+  fails(
+    t,
+    ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('long-pred.tsv')],
+    'BIOMEG_MISMATCH',
+    /long-pred\.tsv:12: prediction file has more tokens than gold \(10\)/,
+  );
+  fails(
+    t,
+    ['eval', '--task', 'ner', '--gold', F('gold.tsv'), '--pred', F('bad-tag.tsv').replace('bad-tag', 'one-column')],
+    'BIOMEG_BAD_DATA',
+    /one-column/,
+  );
 });
 
 test('re: index/label TSV against BLUE-style gold; duplicate indices matched in order', (t) => {
@@ -62,8 +97,18 @@ test('re: index/label TSV against BLUE-style gold; duplicate indices matched in 
 });
 
 test('re: unknown label, one column, missing prediction', (t) => {
-  fails(t, ['eval', '--task', 're', '--gold', F('re-gold.tsv'), '--pred', F('re-bad-label.tsv')], 'BIOMEG_BAD_DATA', /re-bad-label\.tsv:2: unknown label 'CPR:7'/);
-  fails(t, ['eval', '--task', 're', '--gold', F('re-gold.tsv'), '--pred', F('re-one-column.tsv')], 'BIOMEG_BAD_DATA', /re-one-column\.tsv:2: .*1 column/);
+  fails(
+    t,
+    ['eval', '--task', 're', '--gold', F('re-gold.tsv'), '--pred', F('re-bad-label.tsv')],
+    'BIOMEG_BAD_DATA',
+    /re-bad-label\.tsv:2: unknown label 'CPR:7'/,
+  );
+  fails(
+    t,
+    ['eval', '--task', 're', '--gold', F('re-gold.tsv'), '--pred', F('re-one-column.tsv')],
+    'BIOMEG_BAD_DATA',
+    /re-one-column\.tsv:2: .*1 column/,
+  );
   fails(t, ['eval', '--task', 're', '--gold', F('re-gold.tsv'), '--pred', F('gold.tsv')], 'BIOMEG_BAD_DATA', /gold\.tsv:1: unknown label/);
 });
 
@@ -77,8 +122,18 @@ test('qa: BioASQ golden + answer JSON', (t) => {
 });
 
 test('qa: a BioASQ file missing fields names file and line', (t) => {
-  fails(t, ['eval', '--task', 'qa', '--gold', F('bioasq-golden-missing.json'), '--pred', F('bioasq-answers.json')], 'BIOMEG_BAD_DATA', /bioasq-golden-missing\.json:8: questions\[1\] \(id q2\): missing field 'exact_answer'/);
-  fails(t, ['eval', '--task', 'qa', '--gold', F('bioasq-golden.json'), '--pred', F('squad-pred.json')], 'BIOMEG_BAD_DATA', /squad-pred\.json:1: \$: missing field 'questions'/);
+  fails(
+    t,
+    ['eval', '--task', 'qa', '--gold', F('bioasq-golden-missing.json'), '--pred', F('bioasq-answers.json')],
+    'BIOMEG_BAD_DATA',
+    /bioasq-golden-missing\.json:8: questions\[1\] \(id q2\): missing field 'exact_answer'/,
+  );
+  fails(
+    t,
+    ['eval', '--task', 'qa', '--gold', F('bioasq-golden.json'), '--pred', F('squad-pred.json')],
+    'BIOMEG_BAD_DATA',
+    /squad-pred\.json:1: \$: missing field 'questions'/,
+  );
 });
 
 test('squad: EM and F1 as fractions', (t) => {

@@ -62,7 +62,12 @@ test('SQuAD: EM/F1 and normalization match the official v1.1 logic', (t) => {
   const { cases, normalize } = fixture('squad_cases.json');
   for (const [s, n] of normalize) t.is(normalizeAnswer(s), n, JSON.stringify(s));
   for (const c of cases) {
-    const examples = c.questions.map((q) => ({ id: q.id, question: '', context: '', answers: q.answers.map((text) => ({ text, answer_start: 0 })) }));
+    const examples = c.questions.map((q) => ({
+      id: q.id,
+      question: '',
+      context: '',
+      answers: q.answers.map((text) => ({ text, answer_start: 0 })),
+    }));
     const r = squadEval(examples, c.predictions);
     close(t, r.exact_match, c.expected.exact_match, `${c.name} EM`);
     close(t, r.f1, c.expected.f1, `${c.name} F1`);
@@ -72,7 +77,12 @@ test('SQuAD: EM/F1 and normalization match the official v1.1 logic', (t) => {
 test('BioASQ: strict/lenient accuracy and MRR match the measure definitions', (t) => {
   const { cases } = fixture('bioasq_cases.json');
   for (const c of cases) {
-    const gold = c.gold.map((q) => ({ id: q.id, type: q.type, exactAnswer: Array.isArray(q.exact_answer) ? q.exact_answer : [], snippets: 0 }));
+    const gold = c.gold.map((q) => ({
+      id: q.id,
+      type: q.type,
+      exactAnswer: Array.isArray(q.exact_answer) ? q.exact_answer : [],
+      snippets: 0,
+    }));
     const r = bioasqFactoidEval(gold, c.answers);
     for (const k of ['strict_acc', 'lenient_acc', 'mrr']) close(t, r[k], c.expected[k], `${c.name} ${k}`);
   }

@@ -75,7 +75,16 @@ for (const backend of BACKENDS) {
       t.true(r.epochs.every((e) => e.dev && e.dev.main >= 0 && e.dev.main <= 1));
       t.truthy(r.test);
       t.true(r.tokensPerSec > 0);
-      for (const file of ['log.jsonl', 'curve.svg', 'result.json', 'run.json', 'best/model.safetensors', 'best/config.json', 'best/vocab.txt']) t.true(existsSync(path.join(out, file)), file);
+      for (const file of [
+        'log.jsonl',
+        'curve.svg',
+        'result.json',
+        'run.json',
+        'best/model.safetensors',
+        'best/config.json',
+        'best/vocab.txt',
+      ])
+        t.true(existsSync(path.join(out, file)), file);
       t.regex(readFileSync(path.join(out, 'curve.svg'), 'utf8'), /^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
       const l = stepLosses(out);
       t.is(l.length, r.steps);
@@ -89,7 +98,8 @@ for (const backend of BACKENDS) {
 
 for (const task of ['ner', 're', 'qa']) {
   test.serial(`${task}: native and wasm give the same loss curve`, (t) => {
-    const a = losses[`${task}/native`], b = losses[`${task}/wasm`];
+    const a = losses[`${task}/native`],
+      b = losses[`${task}/wasm`];
     if (!a || !b) return t.pass('one backend missing');
     const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
     t.true(worst < 1e-4, `max diff ${worst}`);
@@ -108,7 +118,10 @@ for (const backend of BACKENDS) {
     const r = await fineTune({ ...opts, outDir: cut, resume: true });
     t.is(r.runs[0].status, 'done');
     t.deepEqual(stepLosses(cut), stepLosses(full));
-    t.deepEqual(r.runs[0].epochs.map((e) => e.dev.main), JSON.parse(readFileSync(path.join(full, 'result.json'), 'utf8')).epochs.map((e) => e.dev.main));
+    t.deepEqual(
+      r.runs[0].epochs.map((e) => e.dev.main),
+      JSON.parse(readFileSync(path.join(full, 'result.json'), 'utf8')).epochs.map((e) => e.dev.main),
+    );
   });
 
   test.serial(`a NaN loss stops with a clear message and keeps the last good checkpoint (${backend})`, async (t) => {
@@ -117,7 +130,9 @@ for (const backend of BACKENDS) {
     const opts = { task: 'ner', model: MODEL, outDir: out, backend, ...SMALL, ...DATA.ner, epochs: 3 };
     await fineTune({ ...opts, pauseAfterSteps: 8 }); // epoch 1 done: best/ and state written
     const before = readFileSync(path.join(out, 'best', 'model.safetensors'));
-    const e = await t.throwsAsync(() => fineTune({ ...opts, resume: true, lr: 1e9, maxGradNorm: 0, hiddenDropout: 0, attnDropout: 0, headDropout: 0 }));
+    const e = await t.throwsAsync(() =>
+      fineTune({ ...opts, resume: true, lr: 1e9, maxGradNorm: 0, hiddenDropout: 0, attnDropout: 0, headDropout: 0 }),
+    );
     t.is(e.code, 'BIOMEG_NONFINITE_LOSS');
     t.regex(e.message, /loss is (NaN|inf)[\s\S]*Last good checkpoint: .*best/);
     t.deepEqual(readFileSync(path.join(out, 'best', 'model.safetensors')), before);
@@ -129,43 +144,61 @@ for (const backend of BACKENDS) {
   test.serial(`dev labels unseen in training are reported (${backend})`, async (t) => {
     if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;
     const out = tmp();
-    const r = await fineTune({ task: 'ner', model: MODEL, outDir: out, backend, ...SMALL, epochs: 1, train: f('ner-train.tsv'), dev: f('ner-dev-unseen.tsv') });
+    const r = await fineTune({
+      task: 'ner',
+      model: MODEL,
+      outDir: out,
+      backend,
+      ...SMALL,
+      epochs: 1,
+      train: f('ner-train.tsv'),
+      dev: f('ner-dev-unseen.tsv'),
+    });
     t.deepEqual(r.runs[0].unseenDevLabels, ['B-Drug']);
     t.true(readFileSync(path.join(out, 'log.jsonl'), 'utf8').includes('dev labels unseen in training: B-Drug'));
   });
 }
 
 for (const backend of BACKENDS) {
-  test.serial(`qa transfer: a SQuAD-format stage, then the target run from its best checkpoint with the QA head kept (${backend})`, async (t) => {
-    if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;
-    const base = { task: 'qa', model: MODEL, backend, ...SMALL, ...DATA.qa };
-    const out = tmp();
-    const res = await fineTune({ ...base, outDir: out, transferFrom: DATA.qa.train, transferEpochs: 4 });
-    const r = res.runs[0];
-    t.is(r.status, 'done');
-    t.is(r.transfer.runDir, path.join(out, 'transfer'));
-    t.is(r.transfer.epochs.length, 4);
-    t.is(r.epochs.length, SMALL.epochs);
-    const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
-    t.is(run.model, path.join(out, 'transfer', 'best'));
-    t.true(run.keptHead);
-    // The target run starts from the trained head: its first loss (the same data) is below a fresh head's.
-    const fresh = tmp();
-    await fineTune({ ...base, outDir: fresh });
-    const [a, b] = [stepLosses(out)[0], stepLosses(fresh)[0]];
-    t.true(a < b - 0.1, `first loss after transfer ${a}, fresh head ${b}`);
-    // --resume reuses a finished transfer stage rather than training it again.
-    const again = await fineTune({ ...base, outDir: out, transferFrom: DATA.qa.train, transferEpochs: 4, resume: true });
-    t.deepEqual(again.runs[0].transfer, JSON.parse(JSON.stringify(r.transfer)));
-    await t.throwsAsync(() => fineTune({ ...DATA.ner, task: 'ner', model: MODEL, backend, ...SMALL, outDir: tmp(), transferFrom: DATA.qa.train }), { message: /transfer-from is for qa/ });
-  });
+  test.serial(
+    `qa transfer: a SQuAD-format stage, then the target run from its best checkpoint with the QA head kept (${backend})`,
+    async (t) => {
+      if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;
+      const base = { task: 'qa', model: MODEL, backend, ...SMALL, ...DATA.qa };
+      const out = tmp();
+      const res = await fineTune({ ...base, outDir: out, transferFrom: DATA.qa.train, transferEpochs: 4 });
+      const r = res.runs[0];
+      t.is(r.status, 'done');
+      t.is(r.transfer.runDir, path.join(out, 'transfer'));
+      t.is(r.transfer.epochs.length, 4);
+      t.is(r.epochs.length, SMALL.epochs);
+      const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+      t.is(run.model, path.join(out, 'transfer', 'best'));
+      t.true(run.keptHead);
+      // The target run starts from the trained head: its first loss (the same data) is below a fresh head's.
+      const fresh = tmp();
+      await fineTune({ ...base, outDir: fresh });
+      const [a, b] = [stepLosses(out)[0], stepLosses(fresh)[0]];
+      t.true(a < b - 0.1, `first loss after transfer ${a}, fresh head ${b}`);
+      // --resume reuses a finished transfer stage rather than training it again.
+      const again = await fineTune({ ...base, outDir: out, transferFrom: DATA.qa.train, transferEpochs: 4, resume: true });
+      t.deepEqual(again.runs[0].transfer, JSON.parse(JSON.stringify(r.transfer)));
+      await t.throwsAsync(
+        () => fineTune({ ...DATA.ner, task: 'ner', model: MODEL, backend, ...SMALL, outDir: tmp(), transferFrom: DATA.qa.train }),
+        { message: /transfer-from is for qa/ },
+      );
+    },
+  );
 }
 
 test.serial('--seeds N: one run directory per seed, mean and standard deviation', async (t) => {
   const backend = nativeAvailable() ? 'native' : 'wasm';
   const out = tmp();
   const r = await fineTune({ task: 're', model: MODEL, outDir: out, backend, ...SMALL, ...DATA.re, epochs: 1, seeds: 2, seed: 5 });
-  t.deepEqual(r.runs.map((x) => x.seed), [5, 6]);
+  t.deepEqual(
+    r.runs.map((x) => x.seed),
+    [5, 6],
+  );
   t.true(existsSync(path.join(out, 'seed-5', 'best', 'model.safetensors')) && existsSync(path.join(out, 'seed-6', 'result.json')));
   const s = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')).summary;
   t.is(s['test.f1'].n, 2);
@@ -177,7 +210,34 @@ test.serial('--seeds N: one run directory per seed, mean and standard deviation'
 test.serial('a kill during training and checkpoint writes leaves a loadable state; --resume finishes', async (t) => {
   const backend = nativeAvailable() ? 'native' : 'wasm';
   const out = tmp();
-  const args = ['dist/cli.js', 'train', 'ner', '--model', MODEL, '--out', out, '--train', DATA.ner.train, '--dev', DATA.ner.dev, '--epochs', '40', '--batch-size', '4', '--lr', '1e-3', '--max-length', '16', '--stride', '4', '--save-every', '1', '--quiet', '--backend', backend];
+  const args = [
+    'dist/cli.js',
+    'train',
+    'ner',
+    '--model',
+    MODEL,
+    '--out',
+    out,
+    '--train',
+    DATA.ner.train,
+    '--dev',
+    DATA.ner.dev,
+    '--epochs',
+    '40',
+    '--batch-size',
+    '4',
+    '--lr',
+    '1e-3',
+    '--max-length',
+    '16',
+    '--stride',
+    '4',
+    '--save-every',
+    '1',
+    '--quiet',
+    '--backend',
+    backend,
+  ];
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
   const progress = path.join(out, 'state', 'progress.json');
   for (let i = 0; i < 400 && !existsSync(progress); i++) await new Promise((r) => setTimeout(r, 25));
@@ -188,13 +248,30 @@ test.serial('a kill during training and checkpoint writes leaves a loadable stat
   // A torn write: a half-written temporary file next to the good ones.
   writeFileSync(path.join(out, 'state', 'state-99999999.safetensors.tmp-1-2'), Buffer.alloc(100, 7));
   const st = JSON.parse(readFileSync(progress, 'utf8'));
-  const s = await TrainSession.load(MODEL, { newHead: { task: 'token', labels: ['O', 'B-Chemical', 'B-Disease', 'I-Disease'], seed: 42 } }, backend);
+  const s = await TrainSession.load(
+    MODEL,
+    { newHead: { task: 'token', labels: ['O', 'B-Chemical', 'B-Disease', 'I-Disease'], seed: 42 } },
+    backend,
+  );
   s.loadStateFile(path.join(out, 'state', st.stateFile));
   t.true(s.optimizerSteps > 0);
-  const r = await fineTune({ task: 'ner', model: MODEL, outDir: out, backend, ...SMALL, ...DATA.ner, test: undefined, epochs: 40, resume: true });
+  const r = await fineTune({
+    task: 'ner',
+    model: MODEL,
+    outDir: out,
+    backend,
+    ...SMALL,
+    ...DATA.ner,
+    test: undefined,
+    epochs: 40,
+    resume: true,
+  });
   t.is(r.runs[0].status, 'done');
   t.is(stepLosses(out).length, r.runs[0].steps);
-  t.false(readdirSync(path.join(out, 'state')).some((n) => n.includes('.tmp-')), 'stale temporaries cleaned');
+  t.false(
+    readdirSync(path.join(out, 'state')).some((n) => n.includes('.tmp-')),
+    'stale temporaries cleaned',
+  );
 });
 
 test.serial('CLI: biomeg train --help and a small run with --json', (t) => {
@@ -203,7 +280,33 @@ test.serial('CLI: biomeg train --help and a small run with --json', (t) => {
   t.regex(help, /--resume/);
   t.regex(help, /biomegatron-ner/);
   const out = tmp();
-  const json = execFileSync(process.execPath, ['dist/cli.js', 'train', 're', '--model', MODEL, '--out', out, '--train', DATA.re.train, '--dev', DATA.re.dev, '--epochs', '1', '--batch-size', '8', '--max-length', '16', '--stride', '4', '--quiet', '--json'], { encoding: 'utf8' });
+  const json = execFileSync(
+    process.execPath,
+    [
+      'dist/cli.js',
+      'train',
+      're',
+      '--model',
+      MODEL,
+      '--out',
+      out,
+      '--train',
+      DATA.re.train,
+      '--dev',
+      DATA.re.dev,
+      '--epochs',
+      '1',
+      '--batch-size',
+      '8',
+      '--max-length',
+      '16',
+      '--stride',
+      '4',
+      '--quiet',
+      '--json',
+    ],
+    { encoding: 'utf8' },
+  );
   const r = JSON.parse(json);
   t.is(r.runs[0].status, 'done');
   t.is(r.runs[0].recipe.preset, 'biomegatron-re');
@@ -213,7 +316,20 @@ test.serial('real data: a few steps on BC5CDR-chem (needs BIOMEG_DATA)', async (
   const dir = process.env.BIOMEG_DATA;
   if (!needOrSkip(t, dir && existsSync(path.join(dir, 'bc5cdr-chem')), 'BIOMEG_DATA with bc5cdr-chem not set')) return;
   const backend = nativeAvailable() ? 'native' : 'wasm';
-  const r = await fineTune({ task: 'ner', dataset: 'bc5cdr-chem', dataDir: dir, model: MODEL, outDir: tmp(), backend, limit: 16, maxSteps: 2, batchSize: 8, maxLength: 32, stride: 8, progress: false });
+  const r = await fineTune({
+    task: 'ner',
+    dataset: 'bc5cdr-chem',
+    dataDir: dir,
+    model: MODEL,
+    outDir: tmp(),
+    backend,
+    limit: 16,
+    maxSteps: 2,
+    batchSize: 8,
+    maxLength: 32,
+    stride: 8,
+    progress: false,
+  });
   t.deepEqual(r.runs[0].labels, ['O', 'B-Chemical', 'I-Chemical']);
   t.truthy(r.runs[0].test);
 });

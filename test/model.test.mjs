@@ -1,7 +1,7 @@
 // Encoder runtime: parity with PyTorch/transformers reference outputs (committed fixtures made by
 // scripts/fixtures/make_model_fixtures.py) on both backends, native == wasm, and bad input.
 import test from 'ava';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BiomegModel } from '../dist/index.js';
 import { readSafetensors, maxAbsDiff, maxRelDiff } from './helpers/safetensors.mjs';
@@ -24,9 +24,13 @@ async function runReference(model, ref) {
 function expectedLogits(ref) {
   if (ref.logits) return ref.logits.data;
   if (ref.start_logits) {
-    const s = ref.start_logits.data, e = ref.end_logits.data;
+    const s = ref.start_logits.data,
+      e = ref.end_logits.data;
     const out = new Float32Array(2 * s.length);
-    s.forEach((v, i) => { out[2 * i] = v; out[2 * i + 1] = e[i]; });
+    s.forEach((v, i) => {
+      out[2 * i] = v;
+      out[2 * i + 1] = e[i];
+    });
     return out;
   }
   return null;
@@ -64,7 +68,8 @@ test.serial.after('native and wasm give the same outputs (1e-5 relative)', (t) =
 const MINILM = process.env.BIOMEG_MINILM_DIR ?? path.resolve('.cache/models/all-MiniLM-L6-v2');
 for (const backend of BACKENDS) {
   test(`all-MiniLM-L6-v2 (real pretrained weights) matches transformers, tokenizer included (${backend})`, async (t) => {
-    if (!needOrSkip(t, existsSync(path.join(MINILM, 'model.safetensors')), `${MINILM} missing (scripts/fetch-minilm.sh fetches it)`)) return;
+    if (!needOrSkip(t, existsSync(path.join(MINILM, 'model.safetensors')), `${MINILM} missing (scripts/fetch-minilm.sh fetches it)`))
+      return;
     const model = await BiomegModel.load(MINILM, { backend });
     const refJson = JSON.parse(readFileSync(path.join(FIX, 'minilm-reference.json'), 'utf8'));
     const ref = readSafetensors(path.join(FIX, 'minilm-reference.safetensors'));

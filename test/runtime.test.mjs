@@ -24,7 +24,9 @@ for (const backend of BACKENDS) {
     const want = refMatmul(a, b, m, k, n);
     const c = await matmul(a, b, m, k, n, { backend, device: 'cpu' });
     let worst = 0;
-    c.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[i]))));
+    c.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(v - want[i]));
+    });
     t.true(worst < 1e-3, `max diff ${worst}`);
     // Without a GPU + libcublas, asking for CUDA is a clear error and 'auto' runs on the CPU.
     if (!info.backends.cuda) {
@@ -50,9 +52,20 @@ test('both bindings export the same classes, functions and methods', async (t) =
     const out = {};
     for (const [k, v] of Object.entries(raw)) {
       if (typeof v !== 'function' || k === 'default' || k.startsWith('init') || k === 'initSync' || k === 'install_panic_hook') continue;
-      const proto = Object.getOwnPropertyNames(v.prototype ?? {}).filter((p) => p !== 'constructor' && p !== 'free' && !p.startsWith('__') && p !== Symbol.dispose?.toString());
-      const statics = Object.getOwnPropertyNames(v).filter((p) => !['length', 'name', 'prototype', '__wrap', 'arguments', 'caller'].includes(p));
-      out[k] = [...proto.filter((p) => typeof Object.getOwnPropertyDescriptor(v.prototype, p)?.value === 'function' || Object.getOwnPropertyDescriptor(v.prototype, p)?.get), ...statics.map((s) => `static ${s}`)].sort();
+      const proto = Object.getOwnPropertyNames(v.prototype ?? {}).filter(
+        (p) => p !== 'constructor' && p !== 'free' && !p.startsWith('__') && p !== Symbol.dispose?.toString(),
+      );
+      const statics = Object.getOwnPropertyNames(v).filter(
+        (p) => !['length', 'name', 'prototype', '__wrap', 'arguments', 'caller'].includes(p),
+      );
+      out[k] = [
+        ...proto.filter(
+          (p) =>
+            typeof Object.getOwnPropertyDescriptor(v.prototype, p)?.value === 'function' ||
+            Object.getOwnPropertyDescriptor(v.prototype, p)?.get,
+        ),
+        ...statics.map((s) => `static ${s}`),
+      ].sort();
     }
     return out;
   };

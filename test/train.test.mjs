@@ -3,7 +3,7 @@
 // loss goes down, a NaN loss stops with a clear error and untouched weights, state round-trips
 // (resume gives the same losses), and exported weights load in the inference runtime.
 import test from 'ava';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BiomegModel, nativeAvailable, wasmAvailable } from '../dist/index.js';
@@ -47,7 +47,8 @@ for (const model of ['tiny-bert-token', 'tiny-megatron-token']) {
     });
   }
   test.serial(`${model}: native and wasm give the same loss sequence`, async (t) => {
-    const a = seqs[`${model}/native`], b = seqs[`${model}/wasm`];
+    const a = seqs[`${model}/native`],
+      b = seqs[`${model}/wasm`];
     if (!a || !b) return t.pass('one backend missing');
     const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
     t.log(`native ${a.map((v) => v.toFixed(6)).join(' ')}`);
@@ -78,7 +79,11 @@ for (const backend of BACKENDS) {
 
   test(`NaN loss stops with BIOMEG_NONFINITE_LOSS and keeps the weights (${backend})`, async (t) => {
     if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;
-    const s = await TrainSession.load(path.join(FIX, 'tiny-bert-token'), { lr: 1e9, maxGradNorm: 0, hiddenDropout: 0, attnDropout: 0, headDropout: 0 }, backend);
+    const s = await TrainSession.load(
+      path.join(FIX, 'tiny-bert-token'),
+      { lr: 1e9, maxGradNorm: 0, hiddenDropout: 0, attnDropout: 0, headDropout: 0 },
+      backend,
+    );
     let err = null;
     let last = null;
     for (let i = 0; i < 20 && !err; i++) {

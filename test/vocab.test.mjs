@@ -46,7 +46,13 @@ for (const backend of BACKENDS) {
     t.deepEqual(r.histogram.slice(0, 7), [0, 3, 0, 1, 0, 1, 0]);
     t.deepEqual(
       r.mostFragmented.map((f) => [f.word, f.subtokens]),
-      [['undifferentiated', 5], ['Unaffable', 3], ['Café', 1], ['hello', 1], ['zzz', 1]],
+      [
+        ['undifferentiated', 5],
+        ['Unaffable', 3],
+        ['Café', 1],
+        ['hello', 1],
+        ['zzz', 1],
+      ],
     );
     t.deepEqual(r.mostFragmented[0].tokens, ['und', '##iff', '##ere', '##nti', '##ated']);
   });
@@ -68,7 +74,9 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: bad data gives coded errors`, async (t) => {
     const tok = await loadTokenizer(TINY, { backend });
-    const e = t.throws(() => tok.breakout({ words: ['a', 'b'], sentenceLengths: new Uint32Array([2]), labels: ['O', 'X-Foo'], source: 'mem.tsv' }));
+    const e = t.throws(() =>
+      tok.breakout({ words: ['a', 'b'], sentenceLengths: new Uint32Array([2]), labels: ['O', 'X-Foo'], source: 'mem.tsv' }),
+    );
     t.is(e.code, 'BIOMEG_BAD_DATA');
     t.is(e.message, 'mem.tsv: sentence 1, word 2 ("b"): label "X-Foo" is not an IOB tag (O, B, I, B-<type>, I-<type>)');
     const e2 = t.throws(() => tok.breakout({ words: ['a'], sentenceLengths: new Uint32Array([2]), labels: ['O'], source: 'mem.tsv' }));
@@ -192,7 +200,8 @@ test('CLI: vocab breakout over the shared data and vocabularies', (t) => {
     const words = Object.fromEntries(results.map((r) => [r.dataset, r.words]));
     t.deepEqual(words, { 'bc5cdr-chem': 7103, 'bc5cdr-disease': 7100, 'ncbi-disease': 11249 });
     const rate = (v, d) => results.find((r) => r.vocab === v && r.dataset === d).rate;
-    for (const d of ['bc5cdr-chem', 'bc5cdr-disease', 'ncbi-disease']) t.true(rate('pubmedbert-base-uncased', d) < rate('bert-base-cased', d));
+    for (const d of ['bc5cdr-chem', 'bc5cdr-disease', 'ncbi-disease'])
+      t.true(rate('pubmedbert-base-uncased', d) < rate('bert-base-cased', d));
     t.true(existsSync(path.join(out, 'breakout.md')));
     t.deepEqual(JSON.parse(readFileSync(path.join(out, 'breakout.json'), 'utf8')), { results });
   } finally {

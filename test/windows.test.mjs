@@ -4,8 +4,16 @@ import { planWindows, bestWindowFor } from '../dist/index.js';
 test('windows cover every token with the requested overlap', (t) => {
   t.deepEqual(planWindows(0, 10, 2), [{ start: 0, end: 0 }]);
   t.deepEqual(planWindows(10, 10, 2), [{ start: 0, end: 10 }]);
-  t.deepEqual(planWindows(20, 10, 4), [{ start: 0, end: 10 }, { start: 6, end: 16 }, { start: 12, end: 20 }]);
-  for (const [n, size, ov] of [[1000, 126, 31], [7, 3, 5], [50, 1, 0]]) {
+  t.deepEqual(planWindows(20, 10, 4), [
+    { start: 0, end: 10 },
+    { start: 6, end: 16 },
+    { start: 12, end: 20 },
+  ]);
+  for (const [n, size, ov] of [
+    [1000, 126, 31],
+    [7, 3, 5],
+    [50, 1, 0],
+  ]) {
     const w = planWindows(n, size, ov);
     for (let tok = 0; tok < n; tok++) {
       const i = bestWindowFor(w, tok);

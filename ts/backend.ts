@@ -1,18 +1,89 @@
-// Backend selection: the native addon (napi-rs) or the WebAssembly package, behind one shape.
-// Both bindings export the same names; this module loads one and hands it to the library.
+// Backend selection: the native addon (napi-rs) or the WebAssembly package, behind one typed
+// surface (BindingApi, ts/binding.ts; tsc checks both bindings' generated .d.ts against it).
+// This module loads one, and is the only place where binding errors are normalised: every call
+// into a binding goes through Backend.call / callAsync, which turn "[CODE] message" errors into
+// BiomegError and a wasm trap (Rust panic) into BIOMEG_PANIC with the panic's message.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
+import type { BindingApi } from './binding.js';
+import { BiomegError, fromBindingError } from './errors.js';
 
 export type BackendName = 'native' | 'wasm';
 export type BackendChoice = BackendName | 'auto';
+export type { BindingApi } from './binding.js';
 
-/** The raw binding module (native addon or wasm-bindgen exports). Typed loosely on purpose:
- *  the library's typed API lives in ts/, the bindings only convert types. */
+/** A loaded binding: its typed API plus the error normalisation every call goes through. */
 export interface Backend {
   readonly name: BackendName;
-  readonly raw: any;
+  /** The binding module. Call it through `call` / `callAsync`, never directly. */
+  readonly api: BindingApi;
+  /** @deprecated the former name of `api`. */
+  readonly raw: BindingApi;
+  /** Run a synchronous binding call; errors become BiomegError (a wasm panic: BIOMEG_PANIC,
+   *  with the panic's message, and the wasm instance is reset). */
+  call<T>(fn: (api: BindingApi) => T): T;
+  /** The same for calls that return a Promise on native (libuv pool) and a value on wasm. */
+  callAsync<T>(fn: (api: BindingApi) => T | Promise<T>): Promise<T>;
+}
+
+class BindingBackend implements Backend {
+  /** Set when this wasm instance trapped: its memory cannot be trusted any more. */
+  private trapped: string | null = null;
+
+  constructor(
+    readonly name: BackendName,
+    readonly api: BindingApi,
+  ) {}
+
+  get raw(): BindingApi {
+    return this.api;
+  }
+
+  call<T>(fn: (api: BindingApi) => T): T {
+    this.checkUsable();
+    try {
+      return fn(this.api);
+    } catch (e) {
+      throw this.normalize(e);
+    }
+  }
+
+  async callAsync<T>(fn: (api: BindingApi) => T | Promise<T>): Promise<T> {
+    this.checkUsable();
+    try {
+      return await fn(this.api);
+    } catch (e) {
+      throw this.normalize(e);
+    }
+  }
+
+  private checkUsable(): void {
+    if (this.trapped !== null) {
+      throw new BiomegError(
+        'BIOMEG_PANIC',
+        `this object belongs to a wasm instance that was reset after a Rust panic (${this.trapped}); load the model or tokenizer again`,
+      );
+    }
+  }
+
+  private normalize(e: unknown): unknown {
+    // Panics abort in wasm: the call traps (WebAssembly.RuntimeError: unreachable) after the
+    // panic hook stored the message. Native panics are caught in Rust and arrive coded.
+    if (this.name === 'wasm' && typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) {
+      let detail = e.message;
+      try {
+        detail = this.api.takePanicMessage() ?? detail;
+      } catch {
+        /* the trapped instance may not answer */
+      }
+      this.trapped = detail;
+      resetWasm();
+      return new BiomegError('BIOMEG_PANIC', `${detail} (the wasm instance was reset; load the model again)`);
+    }
+    return fromBindingError(e);
+  }
 }
 
 /** The package root: the nearest folder above this (bundled) file that holds package.json. */
@@ -28,6 +99,9 @@ export const WASM_BIN = path.join(ROOT, 'bindings', 'wasm', 'pkg', 'biomeg_wasm_
 
 let nativeCache: Backend | null = null;
 let wasmCache: Promise<Backend> | null = null;
+/** Bumped by resetWasm: the next load imports the wasm-bindgen glue afresh (its init keeps one
+ *  instance per module, so a new module instance is the only way to a new wasm instance). */
+let wasmGeneration = 0;
 
 export function nativeAvailable(): boolean {
   return existsSync(NATIVE_ADDON);
@@ -40,12 +114,10 @@ export function wasmAvailable(): boolean {
 function loadNative(): Backend {
   if (nativeCache) return nativeCache;
   if (!nativeAvailable()) {
-    throw Object.assign(new Error(`native addon not built: ${NATIVE_ADDON} is missing (run \`npm run setup\`)`), {
-      code: 'BIOMEG_NO_BACKEND',
-    });
+    throw new BiomegError('BIOMEG_NO_BACKEND', `native addon not built: ${NATIVE_ADDON} is missing (run \`npm run setup\`)`);
   }
   const require = createRequire(import.meta.url);
-  nativeCache = { name: 'native', raw: require(NATIVE_ADDON) };
+  nativeCache = new BindingBackend('native', require(NATIVE_ADDON) as BindingApi);
   return nativeCache;
 }
 
@@ -53,13 +125,12 @@ async function loadWasm(): Promise<Backend> {
   if (!wasmCache) {
     wasmCache = (async () => {
       if (!wasmAvailable()) {
-        throw Object.assign(new Error(`wasm package not built: ${WASM_JS} is missing (run \`npm run setup\`)`), {
-          code: 'BIOMEG_NO_BACKEND',
-        });
+        throw new BiomegError('BIOMEG_NO_BACKEND', `wasm package not built: ${WASM_JS} is missing (run \`npm run setup\`)`);
       }
-      const mod = await import(WASM_JS);
+      const url = pathToFileURL(WASM_JS).href + (wasmGeneration ? `?instance=${wasmGeneration}` : '');
+      const mod = (await import(url)) as BindingApi & { default(init: { module_or_path: Uint8Array }): Promise<unknown> };
       await mod.default({ module_or_path: readFileSync(WASM_BIN) });
-      return { name: 'wasm' as const, raw: mod };
+      return new BindingBackend('wasm', mod);
     })();
     wasmCache.catch(() => (wasmCache = null));
   }
@@ -76,6 +147,7 @@ export function setDefaultBackend(choice: BackendChoice): void {
 /** Forget the wasm instance (after a trap its memory cannot be trusted); the next load makes a new one. */
 export function resetWasm(): void {
   wasmCache = null;
+  wasmGeneration++;
 }
 
 /** Load a backend. 'auto' prefers native and falls back to wasm. */

@@ -32,8 +32,8 @@ async function run(argv: string[]): Promise<number> {
 run(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    const code = err && err.code ? ` [${err.code}]` : '';
-    console.error(`biomeg: ${err && err.message ? err.message : err}${code}`);
+    const code = err?.code ? ` [${err.code}]` : '';
+    console.error(`biomeg: ${err?.message ? err.message : err}${code}`);
     if (process.env.BIOMEG_DEBUG) console.error(err);
     process.exit(1);
   },

@@ -38,5 +38,7 @@ export function textTable(header: string[], rows: Cell[][]): string {
 
 /** A GitHub-flavoured Markdown table. */
 export function markdownTable(header: string[], rows: Cell[][]): string {
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`)].join('\n');
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`)].join(
+    '\n',
+  );
 }

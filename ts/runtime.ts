@@ -1,6 +1,5 @@
 // Runtime facts and low-level kernels through either backend: what `biomeg info` prints.
 import { loadBackend, nativeAvailable, wasmAvailable, type BackendChoice } from './backend.js';
-import { callBinding } from './errors.js';
 
 export interface RuntimeInfoJson {
   backends: { native: boolean; wasm: boolean; cuda: boolean };
@@ -14,9 +13,13 @@ export interface RuntimeInfoJson {
 /** Backends present, SIMD level, threads and whether cuBLAS was found (of the chosen backend). */
 export async function runtimeInfo(backend?: BackendChoice): Promise<RuntimeInfoJson> {
   const be = await loadBackend(backend);
-  const i = callBinding(() => be.raw.runtimeInfo());
+  const i = be.call((api) => api.runtimeInfo());
   let wasm = wasmAvailable();
-  if (wasm && be.name !== 'wasm') wasm = await loadBackend('wasm').then(() => true, () => false);
+  if (wasm && be.name !== 'wasm')
+    wasm = await loadBackend('wasm').then(
+      () => true,
+      () => false,
+    );
   return {
     backends: { native: be.name === 'native' || nativeAvailable(), wasm, cuda: i.cuda },
     simd: i.simd,
@@ -30,14 +33,18 @@ export async function runtimeInfo(backend?: BackendChoice): Promise<RuntimeInfoJ
 /** Threads for the native kernels (0 = default); a no-op on wasm. */
 export async function setThreads(n: number, backend?: BackendChoice): Promise<void> {
   const be = await loadBackend(backend);
-  callBinding(() => be.raw.setThreads(n));
+  be.call((api) => api.setThreads(n));
 }
 
 /** C = A[m,k] * B ([k,n], or [n,k] when transB) on 'cpu', 'cuda' or 'auto'. */
 export async function matmul(
-  a: Float32Array, b: Float32Array, m: number, k: number, n: number,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
   opts: { transB?: boolean; device?: 'cpu' | 'cuda' | 'auto'; backend?: BackendChoice } = {},
 ): Promise<Float32Array> {
   const be = await loadBackend(opts.backend);
-  return callBinding(() => be.raw.matmul(a, b, m, k, n, opts.transB ?? false, opts.device ?? 'auto'));
+  return be.call((api) => api.matmul(a, b, m, k, n, opts.transB ?? false, opts.device ?? 'auto'));
 }

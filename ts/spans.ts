@@ -19,7 +19,11 @@ export interface Span {
 
 /** Top `limit` character spans by start + end logit, searching the `candidates` best starts and
  *  ends of every window; `offsets` holds the context tokens' [start, end) pairs, flattened. */
-export function bestSpans(windows: SpanWindow[], offsets: Uint32Array, opts: { candidates?: number; maxAnswerTokens?: number; limit: number }): Span[] {
+export function bestSpans(
+  windows: SpanWindow[],
+  offsets: Uint32Array,
+  opts: { candidates?: number; maxAnswerTokens?: number; limit: number },
+): Span[] {
   const candidates = opts.candidates ?? 20;
   const maxTok = opts.maxAnswerTokens ?? 30;
   const best = new Map<string, Span>();

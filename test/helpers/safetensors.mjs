@@ -12,10 +12,13 @@ export function readSafetensors(file) {
     const [b, e] = info.data_offsets;
     const bytes = new Uint8Array(data.subarray(b, e)); // copy: aligned
     const view =
-      info.dtype === 'F32' ? new Float32Array(bytes.buffer)
-      : info.dtype === 'I64' ? Float64Array.from(new BigInt64Array(bytes.buffer), Number)
-      : info.dtype === 'I32' ? new Int32Array(bytes.buffer)
-      : null;
+      info.dtype === 'F32'
+        ? new Float32Array(bytes.buffer)
+        : info.dtype === 'I64'
+          ? Float64Array.from(new BigInt64Array(bytes.buffer), Number)
+          : info.dtype === 'I32'
+            ? new Int32Array(bytes.buffer)
+            : null;
     if (!view) throw new Error(`${file}: unsupported dtype ${info.dtype} for ${name}`);
     out[name] = { shape: info.shape, data: view };
   }

@@ -2,12 +2,12 @@
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { runSuite, type BenchReport } from '../../bench/suite.js';
+import { runSuite, type BenchReport } from '../bench/suite.js';
 import { markdownTable, textTable, writeFileAtomic, type Cell } from '../report.js';
 import type { BackendName } from '../backend.js';
 import { presetConfig } from '../model.js';
 import { existsSync } from 'node:fs';
-import { benchEval } from '../../bench/eval.js';
+import { benchEval } from '../bench/eval.js';
 import { benchBreakoutTable, breakoutSpeed, repeatedNerCorpus, corpusWords } from '../text/bench.js';
 import { breakoutMarkdown } from '../text/table.js';
 
@@ -37,9 +37,17 @@ export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      json: { type: 'boolean' }, out: { type: 'string' }, presets: { type: 'string' }, backends: { type: 'string' },
-      threads: { type: 'string' }, reps: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      data: { type: 'string' }, vocabs: { type: 'string' }, 'no-data': { type: 'boolean' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      presets: { type: 'string' },
+      backends: { type: 'string' },
+      threads: { type: 'string' },
+      reps: { type: 'string' },
+      quick: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      data: { type: 'string' },
+      vocabs: { type: 'string' },
+      'no-data': { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -64,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   const progress = (m: string) => log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`);
   progress('scoring a 1M-token CoNLL prediction file (eval speed)');
   report.eval = await benchEval({ runs: quick ? 3 : 5 });
-  const dataDir = values['no-data'] ? undefined : values.data ?? process.env.BIOMEG_DATA;
+  const dataDir = values['no-data'] ? undefined : (values.data ?? process.env.BIOMEG_DATA);
   let breakoutMd = '';
   if (dataDir && existsSync(dataDir)) {
     const vocabDir = values.vocabs ?? process.env.BIOMEG_VOCABS ?? path.join(dataDir, '..', 'vocab');
@@ -112,7 +120,16 @@ function render(r: BenchReport): { text: string; md: string } {
     return [`${g.m} x ${g.k} x ${g.n}`, g.backend, g.threads, g.gflops, (100 * g.gflops) / peak];
   });
   const eh = ['encoder', 'backend', 'threads', 'batch x seq', 'ms (median)', 'min-max ms', 'tokens/s', 'peak RSS MB'];
-  const er: Cell[][] = r.encoder.map((e) => [e.preset, e.backend, e.threads, `${e.batch} x ${e.seq}`, e.ms, `${e.ms_min.toFixed(0)}-${e.ms_max.toFixed(0)}`, e.tokens_per_s, e.peak_rss_mb]);
+  const er: Cell[][] = r.encoder.map((e) => [
+    e.preset,
+    e.backend,
+    e.threads,
+    `${e.batch} x ${e.seq}`,
+    e.ms,
+    `${e.ms_min.toFixed(0)}-${e.ms_max.toFixed(0)}`,
+    e.tokens_per_s,
+    e.peak_rss_mb,
+  ]);
   const notes: string[] = [];
   const nat = (p: string, t: number) => r.encoder.find((e) => e.preset === p && e.backend === 'native' && e.threads === t);
   const was = (p: string) => r.encoder.find((e) => e.preset === p && e.backend === 'wasm');
@@ -122,14 +139,30 @@ function render(r: BenchReport): { text: string; md: string } {
     if (n1 && w) notes.push(`${p}: wasm (simd128, 1 thread) / native (1 thread) time = ${(w.ms / n1.ms).toFixed(2)}x`);
   }
   const big = r.gemm.find((g) => g.backend === 'native' && g.threads === r.threads && g.k === 768 && g.n === 3072);
-  if (big) notes.push(`GEMM 1024x768x3072 native ${r.threads} threads: ${((100 * big.gflops) / r.peak_gflops).toFixed(1)}% of the FMA peak measured in this run`);
+  if (big)
+    notes.push(
+      `GEMM 1024x768x3072 native ${r.threads} threads: ${((100 * big.gflops) / r.peak_gflops).toFixed(1)}% of the FMA peak measured in this run`,
+    );
   const ev = r.eval as { tokens: number; medianMs: number } | undefined;
   if (ev) notes.push(`scoring ${ev.tokens.toLocaleString()} CoNLL tokens (conlleval rules): ${ev.medianMs.toFixed(0)} ms median`);
   const sp = r.breakout_speed as Array<{ backend: string; words: number; wordsPerSecond: number }> | undefined;
-  for (const x of sp ?? []) notes.push(`break-out analysis ${x.backend}: ${(x.wordsPerSecond / 1e6).toFixed(2)} M words/s over ${x.words.toLocaleString()} words`);
+  for (const x of sp ?? [])
+    notes.push(`break-out analysis ${x.backend}: ${(x.wordsPerSecond / 1e6).toFixed(2)} M words/s over ${x.words.toLocaleString()} words`);
   const head = `FMA peak (measured now): ${r.peak_gflops_1t.toFixed(1)} GFLOP/s on 1 thread, ${r.peak_gflops.toFixed(1)} on ${r.threads}`;
   const errs = r.errors.length ? `\nProblems:\n${r.errors.map((e) => `  - ${e}`).join('\n')}` : '';
   const text = [head, '', textTable(gh, gr), '', textTable(eh, er), '', ...notes].join('\n') + errs;
-  const md = ['# biomeg bench', '', head, '', markdownTable(gh, gr), '', markdownTable(eh, er), '', ...notes.map((n) => `- ${n}`), errs, ''].join('\n');
+  const md = [
+    '# biomeg bench',
+    '',
+    head,
+    '',
+    markdownTable(gh, gr),
+    '',
+    markdownTable(eh, er),
+    '',
+    ...notes.map((n) => `- ${n}`),
+    errs,
+    '',
+  ].join('\n');
   return { text, md };
 }

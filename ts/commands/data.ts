@@ -117,17 +117,31 @@ export async function main(argv: string[]): Promise<number> {
   const { dir, source } = resolveDataDir(values.data);
   switch (sub) {
     case 'where':
-      console.log(values.json ? JSON.stringify({ dir, source }) : `${dir}  (from ${source === 'option' ? '--data' : source === 'env' ? 'BIOMEG_DATA' : 'user cache'})`);
+      console.log(
+        values.json
+          ? JSON.stringify({ dir, source })
+          : `${dir}  (from ${source === 'option' ? '--data' : source === 'env' ? 'BIOMEG_DATA' : 'user cache'})`,
+      );
       return 0;
     case 'fetch': {
       const sources = values.sources ? loadSources(values.sources) : DATA_SOURCES;
-      const files = await fetchDatasets({ dataDir: dir, sources, only: names, mirror: values.mirror, force: values.force, onProgress: progressPrinter() });
-      for (const f of files) console.log(`${f.status.padEnd(10)} ${f.dest}${f.verified === false ? '  (differs from the reference copy)' : ''}`);
+      const files = await fetchDatasets({
+        dataDir: dir,
+        sources,
+        only: names,
+        mirror: values.mirror,
+        force: values.force,
+        onProgress: progressPrinter(),
+      });
+      for (const f of files)
+        console.log(`${f.status.padEnd(10)} ${f.dest}${f.verified === false ? '  (differs from the reference copy)' : ''}`);
       console.log(`data directory: ${dir}`);
       return 0;
     }
     case 'stats': {
-      for (const n of names) if (!DATASETS.some((d) => d.name === n)) throw new BiomegError('BIOMEG_USAGE', `unknown dataset '${n}' (known: ${DATASETS.map((d) => d.name).join(', ')})`);
+      for (const n of names)
+        if (!DATASETS.some((d) => d.name === n))
+          throw new BiomegError('BIOMEG_USAGE', `unknown dataset '${n}' (known: ${DATASETS.map((d) => d.name).join(', ')})`);
       const { stats, missing } = datasetStats(dir, names);
       if (values.json) console.log(JSON.stringify({ dataDir: dir, stats, missing }, null, 2));
       else {
@@ -139,11 +153,24 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'convert-chemprot': {
       const inDir = values.in ?? (values.split ? path.join(dir, CHEMPROT_ORIGINAL[values.split] ?? '') : undefined);
-      if (!inDir || (values.split && !CHEMPROT_ORIGINAL[values.split])) throw new BiomegError('BIOMEG_USAGE', '--split train|dev|test or --in DIR is required');
+      if (!inDir || (values.split && !CHEMPROT_ORIGINAL[values.split]))
+        throw new BiomegError('BIOMEG_USAGE', '--split train|dev|test or --in DIR is required');
       const r = convertChemprot(chemprotSplitFiles(inDir));
       if (values.out) writeChemprotTsv(values.out, r.rows);
-      const summary = { rows: r.rows.length, goldRelations: r.goldRelations, goldInSentences: r.goldInSentences, abstracts: r.abstracts, labels: r.labels };
-      console.log(values.json ? JSON.stringify(summary, null, 2) : Object.entries(summary).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('\n'));
+      const summary = {
+        rows: r.rows.length,
+        goldRelations: r.goldRelations,
+        goldInSentences: r.goldInSentences,
+        abstracts: r.abstracts,
+        labels: r.labels,
+      };
+      console.log(
+        values.json
+          ? JSON.stringify(summary, null, 2)
+          : Object.entries(summary)
+              .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+              .join('\n'),
+      );
       return 0;
     }
     default:

@@ -46,12 +46,14 @@ function nerText(r: NerResult): string {
 }
 
 function reText(r: ReResult): string {
-  const lines = [`micro (CPR groups, false excluded): precision: ${pct(r.precision)}; recall: ${pct(r.recall)}; F1: ${pct(r.f1)}  (${r.correct}/${r.predicted} predicted, ${r.support} gold)`];
+  const lines = [
+    `micro (CPR groups, false excluded): precision: ${pct(r.precision)}; recall: ${pct(r.recall)}; F1: ${pct(r.f1)}  (${r.correct}/${r.predicted} predicted, ${r.support} gold)`,
+  ];
   for (const [c, s] of Object.entries(r.per_class)) lines.push(prfLine(c, s));
   const { labels, matrix } = r.confusion;
   const w = Math.max(7, ...labels.map((l) => l.length)) + 1;
   lines.push('', 'confusion (rows gold, columns predicted):', ' '.repeat(w) + labels.map((l) => l.padStart(w)).join(''));
-  matrix.forEach((row, i) => lines.push(labels[i].padEnd(w) + row.map((v) => String(v).padStart(w)).join('')));
+  for (const [i, row] of matrix.entries()) lines.push(labels[i].padEnd(w) + row.map((v) => String(v).padStart(w)).join(''));
   return lines.join('\n');
 }
 
@@ -72,7 +74,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { task, gold, pred } = values;
-  if (!task || !['ner', 're', 'qa', 'squad'].includes(task)) throw new BiomegError('BIOMEG_USAGE', `--task must be ner, re, qa or squad\n\n${HELP}`);
+  if (!task || !['ner', 're', 'qa', 'squad'].includes(task))
+    throw new BiomegError('BIOMEG_USAGE', `--task must be ner, re, qa or squad\n\n${HELP}`);
   if (!pred) throw new BiomegError('BIOMEG_USAGE', `--pred FILE is required\n\n${HELP}`);
   if (!gold && task !== 'ner') throw new BiomegError('BIOMEG_USAGE', `--gold FILE is required for --task ${task}`);
   let result: object;

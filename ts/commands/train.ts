@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     const v = values[k];
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n)) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `--${k} must be a number, got '${v}'`);
+    if (!Number.isFinite(n)) throw new BiomegError('BIOMEG_USAGE', `--${k} must be a number, got '${v}'`);
     return n;
   };
   const opts: FineTuneOptions = {
@@ -164,11 +164,20 @@ export async function main(argv: string[]): Promise<number> {
   console.log(textTable(['seed', 'status', 'backend', 'best epoch', 'dev', 'test', 's/epoch', 'train tok/s'], rows));
   if (res.runs.length > 1) {
     const s = Object.entries(res.summary).filter(([k]) => k.startsWith('test.') || k.startsWith('dev.'));
-    console.log('\n' + textTable(['metric', 'mean', 'std', 'n'], s.map(([k, v]) => [k, v.mean, v.std, v.n])));
+    console.log(
+      '\n' +
+        textTable(
+          ['metric', 'mean', 'std', 'n'],
+          s.map(([k, v]) => [k, v.mean, v.std, v.n]),
+        ),
+    );
   }
   for (const r of res.runs) {
     const t = r.transfer;
-    if (t) console.log(`seed ${r.seed}: transfer stage ${t.steps} steps, ${t.secPerEpoch.toFixed(1)} s/epoch, ${Math.round(t.tokensPerSec)} train tok/s (${t.runDir})`);
+    if (t)
+      console.log(
+        `seed ${r.seed}: transfer stage ${t.steps} steps, ${t.secPerEpoch.toFixed(1)} s/epoch, ${Math.round(t.tokensPerSec)} train tok/s (${t.runDir})`,
+      );
   }
   for (const r of res.runs) if (r.unseenDevLabels.length) console.log(`dev labels unseen in training: ${r.unseenDevLabels.join(', ')}`);
   console.log(`run directory: ${res.outDir}`);

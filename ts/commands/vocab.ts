@@ -28,8 +28,9 @@ Options:
   --backend B       native | wasm | auto (default auto)
   -h, --help        this text`;
 
+/** Command-line syntax errors are BIOMEG_USAGE (docs/errors.md). */
 function usage(msg: string): never {
-  throw new TextError('BIOMEG_BAD_ARGUMENT', `${msg}\n\n${HELP}`);
+  throw new TextError('BIOMEG_USAGE', `${msg}\n\n${HELP}`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -92,7 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     const result = [];
     for (const spec of values.vocab.map(parseVocabSpec)) {
       const tok = await loadTokenizer(spec.path, { lowercase: spec.lowercase, backend });
-      const ex = tok.labelExamples(positionals, positionals.map(() => label));
+      const ex = tok.labelExamples(
+        positionals,
+        positionals.map(() => label),
+      );
       result.push({ vocab: tok.name, lowercase: tok.lowercase, examples: ex });
     }
     if (values.json) {
@@ -103,7 +107,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`${r.vocab} (${r.lowercase ? 'uncased' : 'cased'})`);
       for (const e of r.examples) {
         const w = Math.max(...e.tokens.map((t) => t.length), 1, ...e.all.map((l) => l.length));
-        const row = (cells: string[]): string => cells.map((c) => c.padEnd(w)).join(' ').trimEnd();
+        const row = (cells: string[]): string =>
+          cells
+            .map((c) => c.padEnd(w))
+            .join(' ')
+            .trimEnd();
         console.log(`  ${e.word}  -> ${e.tokens.length} sub-token${e.tokens.length === 1 ? '' : 's'}`);
         console.log(`    tokens     ${row(e.tokens)}`);
         console.log(`    (a) all    ${row(e.all)}`);
@@ -137,4 +145,3 @@ export async function main(argv: string[]): Promise<number> {
   }
   usage(`unknown subcommand '${sub}'`);
 }
-

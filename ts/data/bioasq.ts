@@ -27,7 +27,8 @@ export function bioasqGoldenFromJson(doc: LocatedJson): BioasqGoldQuestion[] {
     if (type === 'factoid' || type === 'list') {
       const ea = field(doc, q, 'exact_answer', isArray, 'an array', `${path} (id ${id})`);
       exactAnswer = synonymGroups(doc, ea, `${path}.exact_answer`, true);
-      if (!exactAnswer.some((g) => g.length > 0)) throw badData(doc.file, doc.lineOf(q), `${path} (id ${id}): exact_answer has no answer string`);
+      if (!exactAnswer.some((g) => g.length > 0))
+        throw badData(doc.file, doc.lineOf(q), `${path} (id ${id}): exact_answer has no answer string`);
     }
     const sn = q.snippets;
     return { id, type, body: isString(q.body) ? q.body : undefined, exactAnswer, snippets: isArray(sn) ? sn.length : 0 };

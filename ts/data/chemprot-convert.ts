@@ -45,7 +45,27 @@ export interface ConvertResult {
 }
 
 // Abbreviations after which a period does not end a sentence (case-sensitive).
-const ABBREVIATIONS = new Set(['e.g.', 'i.e.', 'al.', 'vs.', 'Fig.', 'Figs.', 'ca.', 'approx.', 'i.v.', 'i.p.', 'i.c.v.', 's.c.', 'p.o.', 'No.', 'St.', 'cf.', 'sp.', 'spp.', 'U.S.']);
+const ABBREVIATIONS = new Set([
+  'e.g.',
+  'i.e.',
+  'al.',
+  'vs.',
+  'Fig.',
+  'Figs.',
+  'ca.',
+  'approx.',
+  'i.v.',
+  'i.p.',
+  'i.c.v.',
+  's.c.',
+  'p.o.',
+  'No.',
+  'St.',
+  'cf.',
+  'sp.',
+  'spp.',
+  'U.S.',
+]);
 
 /** Sentence spans [start, end) of a text. */
 export function splitSentences(text: string): [number, number][] {
@@ -56,7 +76,10 @@ export function splitSentences(text: string): [number, number][] {
     const end = m.index + m[0].length - m[1].length;
     const wordStart = text.lastIndexOf(' ', m.index) + 1;
     // The word before the period, without brackets/quotes: "(i.e." -> "i.e.", "i.v.)." -> "i.v.".
-    const word = text.slice(Math.max(wordStart, start), m.index).replace(/^["'(\[{]+/, '').replace(/[)"'\]}.]+$/, '');
+    const word = text
+      .slice(Math.max(wordStart, start), m.index)
+      .replace(/^["'([{]+/, '')
+      .replace(/[)"'\]}.]+$/, '');
     if (ABBREVIATIONS.has(`${word}.`)) continue;
     spans.push([start, end]);
     start = m.index + m[0].length;
@@ -101,7 +124,11 @@ export function chemprotSplitFiles(dir: string): ChemprotFiles {
   return { abstracts: find('_abstracts'), entities: find('_entities'), goldStandard: find('_gold_standard') };
 }
 
-export function readChemprotOriginal(files: ChemprotFiles): { docs: ChemprotDocument[]; gold: Map<string, string[]>; goldRelations: number } {
+export function readChemprotOriginal(files: ChemprotFiles): {
+  docs: ChemprotDocument[];
+  gold: Map<string, string[]>;
+  goldRelations: number;
+} {
   const docs: ChemprotDocument[] = [];
   const byPmid = new Map<string, ChemprotDocument>();
   for (const { line, lineNo } of readLines(files.abstracts)) {

@@ -22,7 +22,8 @@ export function* iterChemprotTsv(file: string): Generator<ChemprotRow> {
       if (r.lineNo === 1 && line === HEADER) continue;
       if (line === '') continue;
       const cols = line.split('\t');
-      if (cols.length !== 3) throw badData(file, r.lineNo, `expected 3 tab-separated columns (index, sentence, label), found ${cols.length}`);
+      if (cols.length !== 3)
+        throw badData(file, r.lineNo, `expected 3 tab-separated columns (index, sentence, label), found ${cols.length}`);
       yield { index: cols[0], sentence: cols[1], label: cols[2], line: r.lineNo };
     }
   } finally {
@@ -53,7 +54,11 @@ export function* iterIndexLabelTsv(file: string): Generator<LabelRow> {
       const cols = line.split('\t');
       if (r.lineNo === 1 && cols[0] === 'index') continue;
       if (cols.length < 2 || cols.length > 3) {
-        throw badData(file, r.lineNo, `expected 'index<TAB>label' (or index, sentence, label), found ${cols.length} column${cols.length === 1 ? '' : 's'}`);
+        throw badData(
+          file,
+          r.lineNo,
+          `expected 'index<TAB>label' (or index, sentence, label), found ${cols.length} column${cols.length === 1 ? '' : 's'}`,
+        );
       }
       yield { index: cols[0], label: cols[cols.length - 1], line: r.lineNo };
     }

@@ -107,7 +107,11 @@ export async function fetchDatasets(opts: FetchOptions): Promise<FetchedFile[]> 
   const all = opts.sources ?? DATA_SOURCES;
   const only = opts.only?.length ? opts.only : undefined;
   const chosen = only ? all.filter((s) => only.includes(s.group) || only.includes(s.dest)) : all;
-  if (only && !chosen.length) throw new BiomegError('BIOMEG_USAGE', `nothing to fetch for: ${only.join(', ')} (groups: ${[...new Set(all.map((s) => s.group))].join(', ')})`);
+  if (only && !chosen.length)
+    throw new BiomegError(
+      'BIOMEG_USAGE',
+      `nothing to fetch for: ${only.join(', ')} (groups: ${[...new Set(all.map((s) => s.group))].join(', ')})`,
+    );
   const mirror = opts.mirror ?? process.env.BIOMEG_DATA_MIRROR;
   const out: FetchedFile[] = [];
   for (const s of chosen) {

@@ -32,5 +32,14 @@ export { readJsonFile, parseJsonLocated, type LocatedJson } from './json.js';
 export { resolveDataDir, userCacheDir, type DataDir } from './paths.js';
 export { DATASETS, CHEMPROT_ORIGINAL, findDataset, type DatasetInfo, type DatasetKind, type DatasetSplit } from './registry.js';
 export { DATA_SOURCES, DERIVED_SHA256, type DataSource } from './sources.js';
-export { fetchDatasets, downloadFile, deriveChemprot, sha256File, mirrorUrl, type FetchOptions, type FetchedFile, type Progress } from './fetch.js';
+export {
+  fetchDatasets,
+  downloadFile,
+  deriveChemprot,
+  sha256File,
+  mirrorUrl,
+  type FetchOptions,
+  type FetchedFile,
+  type Progress,
+} from './fetch.js';
 export { datasetStats, splitStats, nerStats, chemprotStats, squadStats, type SplitStats } from './stats.js';

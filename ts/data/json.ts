@@ -103,9 +103,18 @@ export function parseJsonLocated(text: string, file = '<json>'): LocatedJson {
       }
     }
     if (c === 34) return str();
-    if (text.startsWith('true', i)) return (i += 4), true;
-    if (text.startsWith('false', i)) return (i += 5), false;
-    if (text.startsWith('null', i)) return (i += 4), null;
+    if (text.startsWith('true', i)) {
+      i += 4;
+      return true;
+    }
+    if (text.startsWith('false', i)) {
+      i += 5;
+      return false;
+    }
+    if (text.startsWith('null', i)) {
+      i += 4;
+      return null;
+    }
     NUM.lastIndex = i;
     const m = NUM.exec(text);
     if (!m) return fail(Number.isNaN(c) ? 'unexpected end of input' : `unexpected character '${text[i]}'`);

@@ -16,16 +16,35 @@ export interface DatasetInfo {
   splits: DatasetSplit[];
 }
 
-const nerSplits = (dir: string): DatasetSplit[] =>
-  ['train', 'devel', 'test'].map((split) => ({ split, file: `${dir}/${split}.tsv` }));
+const nerSplits = (dir: string): DatasetSplit[] => ['train', 'devel', 'test'].map((split) => ({ split, file: `${dir}/${split}.tsv` }));
 
 export const DATASETS: readonly DatasetInfo[] = [
-  { name: 'bc5cdr-chem', kind: 'ner', description: 'BC5CDR chemicals, typed IOB2 (Crichton et al. 2017)', splits: nerSplits('bc5cdr-chem/mtl-iob') },
+  {
+    name: 'bc5cdr-chem',
+    kind: 'ner',
+    description: 'BC5CDR chemicals, typed IOB2 (Crichton et al. 2017)',
+    splits: nerSplits('bc5cdr-chem/mtl-iob'),
+  },
   { name: 'bc5cdr-disease', kind: 'ner', description: 'BC5CDR diseases, typed IOB2', splits: nerSplits('bc5cdr-disease/mtl-iob') },
   { name: 'ncbi-disease', kind: 'ner', description: 'NCBI disease corpus, typed IOB2', splits: nerSplits('ncbi-disease/mtl-iob') },
-  { name: 'bc5cdr-chem-biobert', kind: 'ner', description: 'BC5CDR chemicals, BioBERT release, untyped B/I/O', splits: nerSplits('bc5cdr-chem/biobert') },
-  { name: 'bc5cdr-disease-biobert', kind: 'ner', description: 'BC5CDR diseases, BioBERT release, untyped', splits: nerSplits('bc5cdr-disease/biobert') },
-  { name: 'ncbi-disease-biobert', kind: 'ner', description: 'NCBI disease, BioBERT release, untyped', splits: nerSplits('ncbi-disease/biobert') },
+  {
+    name: 'bc5cdr-chem-biobert',
+    kind: 'ner',
+    description: 'BC5CDR chemicals, BioBERT release, untyped B/I/O',
+    splits: nerSplits('bc5cdr-chem/biobert'),
+  },
+  {
+    name: 'bc5cdr-disease-biobert',
+    kind: 'ner',
+    description: 'BC5CDR diseases, BioBERT release, untyped',
+    splits: nerSplits('bc5cdr-disease/biobert'),
+  },
+  {
+    name: 'ncbi-disease-biobert',
+    kind: 'ner',
+    description: 'NCBI disease, BioBERT release, untyped',
+    splits: nerSplits('ncbi-disease/biobert'),
+  },
   {
     name: 'chemprot',
     kind: 're',

@@ -119,7 +119,7 @@ export function datasetStats(dataDir: string, names?: string[]): { stats: SplitS
   const stats: SplitStats[] = [];
   const missing: string[] = [];
   for (const d of DATASETS) {
-    if (names && names.length && !names.includes(d.name)) continue;
+    if (names?.length && !names.includes(d.name)) continue;
     for (const { split, file } of d.splits) {
       if (!existsSync(path.join(dataDir, file))) missing.push(file);
       else stats.push(splitStats(dataDir, d, split, file));

@@ -12,7 +12,10 @@ export function labelBias(counts: Record<string, number> | Map<string, number>):
 }
 
 /** Answer-repeat bias: min / max of how often each distinct answer text occurs. */
-export function answerBias(answers: Iterable<string>, normalize: (s: string) => string = (s) => s.trim().toLowerCase()): {
+export function answerBias(
+  answers: Iterable<string>,
+  normalize: (s: string) => string = (s) => s.trim().toLowerCase(),
+): {
   bias: number;
   minRepeats: number;
   maxRepeats: number;

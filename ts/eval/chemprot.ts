@@ -32,8 +32,10 @@ export function chemprotEval(gold: readonly string[], pred: readonly string[], o
   for (let r = 0; r < gold.length; r++) {
     const gi = index.get(gold[r]);
     const pi = index.get(pred[r]);
-    if (gi === undefined) throw new BiomegError('BIOMEG_BAD_DATA', `row ${r + 1}: unknown gold label '${gold[r]}' (expected one of ${labels.join(', ')})`);
-    if (pi === undefined) throw new BiomegError('BIOMEG_BAD_DATA', `row ${r + 1}: unknown predicted label '${pred[r]}' (expected one of ${labels.join(', ')})`);
+    if (gi === undefined)
+      throw new BiomegError('BIOMEG_BAD_DATA', `row ${r + 1}: unknown gold label '${gold[r]}' (expected one of ${labels.join(', ')})`);
+    if (pi === undefined)
+      throw new BiomegError('BIOMEG_BAD_DATA', `row ${r + 1}: unknown predicted label '${pred[r]}' (expected one of ${labels.join(', ')})`);
     matrix[gi][pi]++;
   }
   const per_class: Record<string, PrfCounts> = {};

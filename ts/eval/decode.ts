@@ -62,7 +62,12 @@ export function subtokensToWordLabels(
     votes.forEach((v, w) => {
       let best: string | null = null;
       let n = 0;
-      for (const [l, c] of v) if (c > n) (best = l), (n = c);
+      for (const [l, c] of v) {
+        if (c > n) {
+          best = l;
+          n = c;
+        }
+      }
       out[w] = best;
     });
   }

@@ -34,7 +34,12 @@ function scoreConllevalFile(file: string): NerResult {
       }
       const cols = splitColumns(line);
       const n = cols.length;
-      if (n < 3) throw badData(file, r.lineNo, `expected 'token … gold prediction' columns (or pass --gold), found ${n} column${n === 1 ? '' : 's'}`);
+      if (n < 3)
+        throw badData(
+          file,
+          r.lineNo,
+          `expected 'token … gold prediction' columns (or pass --gold), found ${n} column${n === 1 ? '' : 's'}`,
+        );
       ev.addCodes(tagCode(ev, cols[n - 2], file, r.lineNo), tagCode(ev, cols[n - 1], file, r.lineNo));
     }
   } finally {
@@ -92,10 +97,14 @@ function scoreGoldAndPred(goldFile: string, predFile: string): NerResult {
     }
     const extra = nextToken(p);
     if (extra !== null) {
-      throw new BiomegError('BIOMEG_MISMATCH', `prediction file has more tokens than gold (${goldTokens}); first extra token '${splitColumns(extra)[0]}'`, {
-        file: predFile,
-        line: p.lineNo,
-      });
+      throw new BiomegError(
+        'BIOMEG_MISMATCH',
+        `prediction file has more tokens than gold (${goldTokens}); first extra token '${splitColumns(extra)[0]}'`,
+        {
+          file: predFile,
+          line: p.lineNo,
+        },
+      );
     }
   } finally {
     g.close();

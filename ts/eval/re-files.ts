@@ -18,15 +18,21 @@ export function scoreChemprotFiles(goldFile: string, predFile: string, opts: ReO
   const g: string[] = [];
   const p: string[] = [];
   for (const row of gold) {
-    if (!labels.has(row.label)) throw badData(goldFile, row.line, `unknown label '${row.label}' (expected one of ${[...labels].join(', ')})`);
+    if (!labels.has(row.label))
+      throw badData(goldFile, row.line, `unknown label '${row.label}' (expected one of ${[...labels].join(', ')})`);
     const q = byIndex.get(row.index);
     const hit = q?.shift();
-    if (!hit) throw new BiomegError('BIOMEG_MISMATCH', `no prediction for index '${row.index}' in ${predFile}`, { file: goldFile, line: row.line });
+    if (!hit)
+      throw new BiomegError('BIOMEG_MISMATCH', `no prediction for index '${row.index}' in ${predFile}`, { file: goldFile, line: row.line });
     g.push(row.label);
     p.push(hit.label);
   }
   for (const q of byIndex.values()) {
-    if (q.length) throw new BiomegError('BIOMEG_MISMATCH', `prediction for index '${q[0].index}' has no gold row left in ${goldFile}`, { file: predFile, line: q[0].line });
+    if (q.length)
+      throw new BiomegError('BIOMEG_MISMATCH', `prediction for index '${q[0].index}' has no gold row left in ${goldFile}`, {
+        file: predFile,
+        line: q[0].line,
+      });
   }
   return chemprotEval(g, p, opts);
 }

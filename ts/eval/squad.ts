@@ -9,6 +9,7 @@ const PUNCT = /[!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
 // hence explicit look-arounds.
 const ARTICLES = /(?<![\p{L}\p{N}_])(?:a|an|the)(?![\p{L}\p{N}_])/gu;
 // Characters Python's str.split() treats as whitespace.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: \x0b \x0c \x1c-\x1f are whitespace to Python; matching them is the point.
 const PY_WS = /[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
 
 function pySplit(s: string): string[] {

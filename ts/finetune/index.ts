@@ -1,30 +1,32 @@
 // fineTune(): NER (either labelling scheme), RE (ChemProt) and QA (SQuAD-format, BioASQ) on the
-// Rust training core through either backend. Per epoch: dev scores with the exact metrics, best
-// checkpoint kept (atomic writes); test scores at the end; JSON-lines log, learning-curve SVG and
-// a progress line; --resume continues from run_dir/state with the same loss curve; N seeds give
-// mean and standard deviation.
-import { existsSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
+// Rust training core through either backend, one loop for every task (the task itself lives in
+// ts/tasks). Per epoch: dev scores with the exact metrics, best checkpoint kept (atomic writes);
+// test scores at the end; JSON-lines log, learning-curve SVG and a progress line; --resume
+// continues from run_dir/state with the same loss curve; N seeds give mean and standard deviation.
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendChoice } from '../backend.js';
-import { readConll, type ConllSentence } from '../data/conll.js';
-import { readChemprotTsv, type ChemprotRow } from '../data/chemprot.js';
-import { readSquad, type SquadExample } from '../data/squad.js';
-import { readBioasqGolden } from '../data/bioasq.js';
 import { findDataset, type DatasetSplit } from '../data/registry.js';
 import { resolveDataDir } from '../data/paths.js';
 import { BiomegError } from '../errors.js';
 import { modelFiles } from '../model.js';
 import { writeFileAtomic } from '../report.js';
-import { loadTokenizer, type Tokenizer } from '../text/index.js';
-import { TrainSession } from '../train/index.js';
-import { hasLabel, nerFeatures, padBatch, qaFeatures, sequenceFeatures, type Feature } from './features.js';
-import { evalBioasq, evalNer, evalSequence, evalSquad, type EvalResult, type HeadTaskName, type LogitSource } from './evaluate.js';
-import { JsonlLog, learningCurveSvg, Progress } from './log.js';
+import { hasLabel, padBatch, type FeatureSet, type HeadTaskName, type LogitSource } from '../tasks/batch.js';
+import { TASKS, type EvalResult, type TaskSpec } from '../tasks/index.js';
+import { loadTokenizer } from '../text/index.js';
+import { type StepResult, TrainSession, type TrainOptions } from '../train/index.js';
+import { JsonlLog, Progress } from './log.js';
 import { resolveRecipe, type FineTuneTask, type Recipe } from './presets.js';
+import { RunState, type EpochRecord } from './run-state.js';
 
 export { PRESETS, DEFAULT_PRESET, resolveRecipe, type Recipe, type Preset, type FineTuneTask } from './presets.js';
-export { nerFeatures, sequenceFeatures, qaFeatures, padBatch, type Feature, type PaddedBatch } from './features.js';
+export { TASKS, type TaskSpec, type TaskName, type EvalResult } from '../tasks/index.js';
+export { padBatch, type Feature, type FeatureSet, type PaddedBatch, type LogitSource } from '../tasks/batch.js';
+export { nerFeatures } from '../tasks/token.js';
+export { sequenceFeatures } from '../tasks/sequence.js';
+export { qaFeatures } from '../tasks/qa.js';
 export { learningCurveSvg } from './log.js';
+export type { EpochRecord } from './run-state.js';
 
 export interface FineTuneOptions extends Partial<Recipe> {
   task: FineTuneTask;
@@ -53,6 +55,8 @@ export interface FineTuneOptions extends Partial<Recipe> {
   transferFrom?: string;
   /** Epochs of the transfer stage [the recipe's epochs]. */
   transferEpochs?: number;
+  /** QA: question sub-tokens kept, the rest cut (as Hugging Face's max_query_length) [64]. */
+  maxQueryLength?: number;
   /** Always start from a freshly initialised head, even if the checkpoint has a matching one. */
   newHead?: boolean;
   seed?: number;
@@ -69,16 +73,6 @@ export interface FineTuneOptions extends Partial<Recipe> {
   pauseAfterSteps?: number;
   /** Progress line on stderr [true]. */
   progress?: boolean;
-}
-
-export interface EpochRecord {
-  epoch: number;
-  step: number;
-  trainLoss: number;
-  trainSec: number;
-  tokensPerSec: number;
-  evalSec: number;
-  dev?: EvalResult;
 }
 
 export interface RunResult {
@@ -111,20 +105,24 @@ export interface FineTuneResult {
   outDir: string;
 }
 
-interface TaskData {
-  train: unknown[];
-  dev?: unknown[];
-  test?: unknown[];
+type Split = { rows: unknown[]; set: FeatureSet<unknown> };
+
+interface Prepared {
+  spec: TaskSpec;
+  labels: string[];
+  splits: { train: Split; dev?: Split; test?: Split };
+  unseen: string[];
+  testGold?: string;
 }
 
-function splitFiles(o: FineTuneOptions): { train?: string; dev?: string; test?: string; testGold?: string } {
-  const out: { train?: string; dev?: string; test?: string; testGold?: string } = {};
+function splitFiles(o: FineTuneOptions, spec: TaskSpec): Partial<Record<'train' | 'dev' | 'test' | 'testGold', string>> {
+  const out: ReturnType<typeof splitFiles> = {};
   if (o.dataset) {
     const info = findDataset(o.dataset);
     if (!info) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `unknown dataset '${o.dataset}'`);
     const dir = resolveDataDir(o.dataDir).dir;
-    const want = o.task === 'qa' ? ['qa', 'squad'] : [o.task];
-    if (!want.includes(info.kind)) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `dataset '${o.dataset}' is ${info.kind} data, not ${o.task}`);
+    if (!spec.dataKinds.includes(info.kind))
+      throw new BiomegError('BIOMEG_BAD_ARGUMENT', `dataset '${o.dataset}' is ${info.kind} data, not ${o.task}`);
     const f = (s: DatasetSplit | undefined) => (s ? path.join(dir, s.file) : undefined);
     const by = (n: string) => info.splits.find((s) => s.split === n);
     out.train = f(by('train'));
@@ -133,29 +131,10 @@ function splitFiles(o: FineTuneOptions): { train?: string; dev?: string; test?: 
     if (o.dataset.startsWith('bioasq')) out.testGold = path.join(path.dirname(out.test!), '7B_golden.json');
   }
   for (const k of ['train', 'dev', 'test', 'testGold'] as const) if (o[k]) out[k] = o[k];
-  for (const [k, f] of Object.entries(out)) if (f && !existsSync(f)) throw new BiomegError('BIOMEG_IO', `${f}: ${k} file not found (set --data-dir or BIOMEG_DATA)`);
+  for (const [k, f] of Object.entries(out))
+    if (f && !existsSync(f)) throw new BiomegError('BIOMEG_IO', `${f}: ${k} file not found (set --data-dir or BIOMEG_DATA)`);
   if (!out.train) throw new BiomegError('BIOMEG_BAD_ARGUMENT', 'no training data: give --dataset or --train');
   return out;
-}
-
-function readSplit(task: FineTuneTask, file: string, limit?: number): unknown[] {
-  const all: unknown[] = task === 'ner' ? readConll(file) : task === 're' ? readChemprotTsv(file) : readSquad(file).examples;
-  return limit ? all.slice(0, limit) : all;
-}
-
-/** Label list of a token/sequence head: from the training data ('O' first, the rest sorted). */
-function labelsOf(task: FineTuneTask, train: unknown[]): string[] {
-  const set = new Set<string>();
-  if (task === 'ner') for (const s of train as ConllSentence[]) s.labels.forEach((l) => set.add(l));
-  else for (const r of train as ChemprotRow[]) set.add(r.label);
-  return [...set].sort((a, b) => (a === 'O' ? -1 : b === 'O' ? 1 : a < b ? -1 : a > b ? 1 : 0));
-}
-
-function goldLabels(task: FineTuneTask, rows: unknown[]): Set<string> {
-  const set = new Set<string>();
-  if (task === 'ner') for (const s of rows as ConllSentence[]) s.labels.forEach((l) => set.add(l));
-  else if (task === 're') for (const r of rows as ChemprotRow[]) set.add(r.label);
-  return set;
 }
 
 /** Seeded permutation (mulberry32 + Fisher-Yates): the epoch's batch order. */
@@ -176,241 +155,202 @@ function permutation(n: number, seed: number, epoch: number): Uint32Array {
   return p;
 }
 
-function headTaskOf(task: FineTuneTask): HeadTaskName {
-  return task === 'ner' ? 'token' : task === 're' ? 'sequence' : 'qa';
-}
-
-/** Keep the checkpoint's head when it is of the right task with the same labels. */
+/** Keep the checkpoint's head when it is of the right task with the same labels (if any). */
 function reusableHead(modelDir: string, head: HeadTaskName, labels: string[]): boolean {
   const cfg = JSON.parse(readFileSync(modelFiles(modelDir).config, 'utf8'));
   if (cfg.biomeg_head?.task !== head) return false;
-  if (head === 'qa') return true;
+  if (!labels.length) return true;
   const names = Object.keys(cfg.id2label ?? {})
     .sort((a, b) => +a - +b)
     .map((k) => cfg.id2label[k]);
   return names.length === labels.length && names.every((n: string, i: number) => n === labels[i]);
 }
 
-interface Progress0 {
-  version: 1;
-  g: number;
-  stateFile: string;
-  logLines: number;
-  epochs: EpochRecord[];
-  bestEpoch: number;
-  bestDev: number | null;
-  trainSec: number;
-  trainTokens: number;
-  epochLossSum: number;
-  epochLossN: number;
-  epochSec: number;
-  epochTokens: number;
-}
-
-interface Prepared {
-  tok: Tokenizer;
-  labels: string[];
-  data: TaskData;
-  sets: { train: { features: Feature[]; layouts: unknown[]; windowed: number }; dev?: { features: Feature[]; layouts: unknown[]; windowed: number }; test?: { features: Feature[]; layouts: unknown[]; windowed: number } };
-  unseen: string[];
-  testGold?: string;
-}
-
 async function prepare(o: FineTuneOptions, r: Recipe): Promise<Prepared> {
-  const files = splitFiles(o);
-  const data: TaskData = { train: readSplit(o.task, files.train!, o.limit) };
-  if (files.dev) data.dev = readSplit(o.task, files.dev, o.limit);
-  if (files.test) data.test = readSplit(o.task, files.test, o.limit);
+  const spec = TASKS[o.task];
+  const files = splitFiles(o, spec);
+  const read = (file: string) => spec.read(file).slice(0, o.limit || undefined);
+  const rows = { train: read(files.train!), dev: files.dev ? read(files.dev) : undefined, test: files.test ? read(files.test) : undefined };
   const tok = await loadTokenizer(o.model, { backend: o.backend });
-  const labels = o.task === 'qa' ? [] : labelsOf(o.task, data.train);
-  const index = new Map(labels.map((l, i) => [l, i]));
+  const labels = spec.labelsOf(rows.train);
   const known = new Set(labels);
-  const unseen = [...goldLabels(o.task, data.dev ?? [])].filter((l) => !known.has(l)).sort();
-  const build = (rows: unknown[]) =>
-    o.task === 'ner'
-      ? nerFeatures(tok, rows as ConllSentence[], index, r.scheme, r.maxLength, r.stride)
-      : o.task === 're'
-        ? sequenceFeatures(tok, rows as ChemprotRow[], index, r.maxLength, r.stride)
-        : qaFeatures(tok, rows as SquadExample[], r.maxLength, r.stride);
-  const sets: Prepared['sets'] = { train: build(data.train) };
-  if (data.dev) sets.dev = build(data.dev);
-  if (data.test) sets.test = build(data.test);
-  return { tok, labels, data, sets, unseen, testGold: files.testGold };
-}
-
-async function evaluate(o: FineTuneOptions, r: Recipe, p: Prepared, src: LogitSource, split: 'dev' | 'test'): Promise<EvalResult | undefined> {
-  const rows = p.data[split];
-  const set = p.sets[split];
-  if (!rows || !set) return undefined;
-  const bs = o.evalBatchSize ?? 64;
-  if (o.task === 'ner') {
-    const { predictions: _p, ...res } = await evalNer(src, rows as ConllSentence[], set as never, p.labels, r.scheme, bs);
-    return res;
-  }
-  if (o.task === 're') {
-    const { predictions: _p, ...res } = await evalSequence(src, rows as ChemprotRow[], set as never, p.labels, bs);
-    return res;
-  }
-  const ex = rows as SquadExample[];
-  if (split === 'test' && p.testGold) {
-    const { answers: _a, ...res } = await evalBioasq(src, ex, set as never, readBioasqGolden(p.testGold), bs);
-    return res;
-  }
-  if (!ex.some((e) => e.answers.length)) return undefined;
-  return evalSquad(src, ex, set as never, bs);
-}
-
-function statePaths(runDir: string) {
-  const dir = path.join(runDir, 'state');
-  return { dir, progress: path.join(dir, 'progress.json') };
+  const unseen = spec
+    .labelsOf(rows.dev ?? [])
+    .filter((l) => !known.has(l))
+    .sort();
+  const split = (rows: unknown[]): Split => ({ rows, set: spec.features(tok, rows, labels, { ...r, maxQueryLength: o.maxQueryLength }) });
+  const splits: Prepared['splits'] = { train: split(rows.train) };
+  if (rows.dev) splits.dev = split(rows.dev);
+  if (rows.test) splits.test = split(rows.test);
+  return { spec, labels, splits, unseen, testGold: files.testGold };
 }
 
 async function runOne(o: FineTuneOptions, r: Recipe & { preset: string }, p: Prepared, seed: number, runDir: string): Promise<RunResult> {
   mkdirSync(runDir, { recursive: true });
-  const head = headTaskOf(o.task);
+  const { spec } = p;
   const progress = new Progress(o.progress ?? true);
-  const sp = statePaths(runDir);
   const log = new JsonlLog(path.join(runDir, 'log.jsonl'));
-  const trainRows = p.sets.train.features.filter(hasLabel);
+  const trainRows = p.splits.train.set.features.filter(hasLabel);
   if (!trainRows.length) throw new BiomegError('BIOMEG_BAD_DATA', `${o.train ?? o.dataset}: no training example has a label`);
   const bpe = Math.ceil(trainRows.length / r.batchSize);
   const totalBatches = o.maxSteps ? Math.min(o.maxSteps * r.accumSteps, r.epochs * bpe) : r.epochs * bpe;
   const totalSteps = Math.ceil(totalBatches / r.accumSteps);
-  const keepHead = !o.newHead && reusableHead(o.model, head, p.labels);
-  const trainOpts = {
-    lr: r.lr,
-    weightDecay: r.weightDecay,
+  const keepHead = !o.newHead && reusableHead(o.model, spec.head, p.labels);
+  const { lr, weightDecay, maxGradNorm, accumSteps, hiddenDropout, attnDropout, headDropout } = r;
+  const newHead = { task: spec.head, labels: p.labels, layers: r.headLayers, hidden: r.headHidden, seed };
+  // TrainOptions does not declare newHead; the binding reads it from the options' JSON.
+  const trainOpts: TrainOptions & { newHead?: typeof newHead } = {
+    lr,
+    weightDecay,
     warmupSteps: Math.round(r.warmupRatio * totalSteps),
     totalSteps,
-    maxGradNorm: r.maxGradNorm,
-    accumSteps: r.accumSteps,
-    hiddenDropout: r.hiddenDropout,
-    attnDropout: r.attnDropout,
-    headDropout: r.headDropout,
+    maxGradNorm,
+    accumSteps,
+    hiddenDropout,
+    attnDropout,
+    headDropout,
     seed,
-    ...(keepHead ? {} : { newHead: { task: head, labels: p.labels, layers: r.headLayers, hidden: r.headHidden, seed } }),
+    ...(keepHead ? {} : { newHead }),
   };
-  const session = await TrainSession.load(o.model, trainOpts as never, o.backend);
-  const bestDir = path.join(runDir, 'best');
-  let st: Progress0 = { version: 1, g: 0, stateFile: '', logLines: 0, epochs: [], bestEpoch: -1, bestDev: null, trainSec: 0, trainTokens: 0, epochLossSum: 0, epochLossN: 0, epochSec: 0, epochTokens: 0 };
-  if (o.resume && existsSync(sp.progress)) {
-    st = JSON.parse(readFileSync(sp.progress, 'utf8'));
-    session.loadStateFile(path.join(sp.dir, st.stateFile));
-    log.truncate(st.logLines);
-    progress.message(`resuming ${runDir} at batch ${st.g}/${totalBatches} (optimizer step ${session.optimizerSteps})`);
-  } else {
-    if (existsSync(log.file)) log.truncate(0);
-    rmSync(sp.dir, { recursive: true, force: true });
-  }
-  writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify({ task: o.task, model: o.model, dataset: o.dataset, seed, recipe: r, totalSteps, batchesPerEpoch: bpe, trainFeatures: trainRows.length, labels: p.labels, backend: session.backend, keptHead: keepHead }, null, 1) + '\n');
-  if (st.g === 0) {
-    log.write({ type: 'start', seed, backend: session.backend, totalSteps, batchesPerEpoch: bpe, trainFeatures: trainRows.length, labels: p.labels, windowed: windowedCounts(p) });
+  const session = await TrainSession.load(o.model, trainOpts, o.backend);
+  const run = new RunState(runDir, session, log);
+  if (run.open(o.resume ?? false))
+    progress.message(`resuming ${runDir} at batch ${run.counters.g}/${totalBatches} (optimizer step ${session.optimizerSteps})`);
+  writeFileAtomic(
+    path.join(runDir, 'run.json'),
+    JSON.stringify(
+      {
+        task: o.task,
+        model: o.model,
+        dataset: o.dataset,
+        seed,
+        recipe: r,
+        totalSteps,
+        batchesPerEpoch: bpe,
+        trainFeatures: trainRows.length,
+        labels: p.labels,
+        backend: session.backend,
+        keptHead: keepHead,
+      },
+      null,
+      1,
+    ) + '\n',
+  );
+  if (run.counters.g === 0) {
+    log.write({
+      type: 'start',
+      seed,
+      backend: session.backend,
+      totalSteps,
+      batchesPerEpoch: bpe,
+      trainFeatures: trainRows.length,
+      labels: p.labels,
+      windowed: windowedCounts(p),
+    });
     if (p.unseen.length) {
       const msg = `dev labels unseen in training: ${p.unseen.join(', ')} (they cannot be predicted; they still count as gold)`;
       log.write({ type: 'warning', message: msg });
       progress.message(`warning: ${msg}`);
     }
   }
-  const saveState = () => {
-    mkdirSync(sp.dir, { recursive: true });
-    const name = `state-${String(st.g).padStart(8, '0')}.safetensors`;
-    session.saveStateFile(path.join(sp.dir, name));
-    const old = st.stateFile;
-    st.stateFile = name;
-    st.logLines = log.lines;
-    writeFileAtomic(sp.progress, JSON.stringify(st) + '\n');
-    for (const f of readdirSync(sp.dir)) if (f.startsWith('state-') && f !== name && (f === old || f.includes('.tmp-') || f.endsWith('.safetensors'))) rmSync(path.join(sp.dir, f), { force: true });
+  const evaluate = async (src: LogitSource, split: 'dev' | 'test'): Promise<EvalResult | undefined> => {
+    const s = p.splits[split];
+    return (
+      s &&
+      spec.evaluate(src, s.rows, s.set, {
+        labels: p.labels,
+        scheme: r.scheme,
+        batchSize: o.evalBatchSize ?? 64,
+        split,
+        testGold: p.testGold,
+      })
+    );
   };
-  const curve = () => {
-    const recs = log.records();
-    const steps = recs.filter((x) => x.type === 'step').map((x) => ({ step: x.g as number, loss: x.loss as number }));
-    const dev = st.epochs.filter((e) => e.dev).map((e) => ({ step: e.step, score: e.dev!.main }));
-    writeFileAtomic(path.join(runDir, 'curve.svg'), learningCurveSvg(steps, dev, `${o.task} ${o.dataset ?? ''} seed ${seed}`, st.epochs.find((e) => e.dev)?.dev?.mainName ?? 'score'));
-  };
+  const title = `${o.task} ${o.dataset ?? ''} seed ${seed}`;
   let perm: Uint32Array | null = null;
   let permEpoch = -1;
-  const gStart = st.g;
+  const gStart = run.counters.g;
   const sessionStart = Date.now();
   let paused = false;
-  while (st.g < totalBatches) {
-    const epoch = Math.floor(st.g / bpe);
-    const b = st.g % bpe;
-    if (permEpoch !== epoch) (perm = permutation(trainRows.length, seed, epoch)), (permEpoch = epoch);
-    const rows = Array.from(perm!.subarray(b * r.batchSize, (b + 1) * r.batchSize), (i) => trainRows[i]);
-    const batch = padBatch(rows, head);
+  while (run.counters.g < totalBatches) {
+    const epoch = Math.floor(run.counters.g / bpe);
+    const b = run.counters.g % bpe;
+    if (permEpoch !== epoch) {
+      perm = permutation(trainRows.length, seed, epoch);
+      permEpoch = epoch;
+    }
+    const batch = padBatch(
+      Array.from(perm!.subarray(b * r.batchSize, (b + 1) * r.batchSize), (i) => trainRows[i]),
+      spec.head,
+    );
     const ts = performance.now();
-    let res;
+    let res: StepResult;
     try {
       res = await session.step(batch, batch.labels);
     } catch (e) {
       const err = e as BiomegError;
       if (err.code !== 'BIOMEG_NONFINITE_LOSS') throw e;
-      const kept = existsSync(path.join(bestDir, 'model.safetensors')) ? bestDir : st.stateFile ? path.join(sp.dir, st.stateFile) : 'none yet';
-      const msg = `training stopped at epoch ${epoch + 1}, batch ${b + 1}: ${err.message}. Last good checkpoint: ${kept}`;
-      log.write({ type: 'stopped', reason: 'nonfinite', g: st.g, message: msg });
+      const msg = `training stopped at epoch ${epoch + 1}, batch ${b + 1}: ${err.message}. Last good checkpoint: ${run.lastGood()}`;
+      log.write({ type: 'stopped', reason: 'nonfinite', g: run.counters.g, message: msg });
       progress.message(msg);
       throw new BiomegError('BIOMEG_NONFINITE_LOSS', msg);
     }
     const dt = (performance.now() - ts) / 1000;
-    st.g++;
-    st.trainSec += dt;
-    st.trainTokens += batch.tokens;
-    st.epochSec += dt;
-    st.epochTokens += batch.tokens;
-    st.epochLossSum += res.loss;
-    st.epochLossN++;
-    log.write({ type: 'step', g: st.g, step: res.step, epoch: epoch + 1, loss: res.loss, lr: res.lr, gradNorm: res.gradNorm, tokens: batch.tokens, positions: batch.batch * batch.seq, sec: +dt.toFixed(4) });
-    const rate = st.trainTokens / Math.max(1e-9, st.trainSec);
-    const elapsed = (Date.now() - sessionStart) / 1000;
-    const eta = (elapsed / Math.max(1, st.g - gStart)) * (totalBatches - st.g);
-    progress.update({ label: `${o.task} seed ${seed} ep ${epoch + 1}/${Math.ceil(totalBatches / bpe)}`, done: st.g, total: totalBatches, loss: res.loss, tokensPerSec: rate, etaSec: eta });
-    const endOfEpoch = st.g % bpe === 0 || st.g === totalBatches;
-    if (endOfEpoch) {
+    run.addBatch(dt, batch.tokens, res.loss);
+    const g = run.counters.g;
+    log.write({
+      type: 'step',
+      g,
+      step: res.step,
+      epoch: epoch + 1,
+      loss: res.loss,
+      lr: res.lr,
+      gradNorm: res.gradNorm,
+      tokens: batch.tokens,
+      positions: batch.batch * batch.seq,
+      sec: +dt.toFixed(4),
+    });
+    const rate = run.counters.trainTokens / Math.max(1e-9, run.counters.trainSec);
+    const eta = ((Date.now() - sessionStart) / 1000 / Math.max(1, g - gStart)) * (totalBatches - g);
+    progress.update({
+      label: `${o.task} seed ${seed} ep ${epoch + 1}/${Math.ceil(totalBatches / bpe)}`,
+      done: g,
+      total: totalBatches,
+      loss: res.loss,
+      tokensPerSec: rate,
+      etaSec: eta,
+    });
+    if (g % bpe === 0 || g === totalBatches) {
       const te = performance.now();
-      const dev = await evaluate(o, r, p, session, 'dev');
-      const evalSec = (performance.now() - te) / 1000;
-      const rec: EpochRecord = {
-        epoch: epoch + 1,
-        step: st.g,
-        trainLoss: st.epochLossSum / Math.max(1, st.epochLossN),
-        trainSec: st.epochSec,
-        tokensPerSec: st.epochTokens / Math.max(1e-9, st.epochSec),
-        evalSec,
-        dev,
-      };
-      st.epochs.push(rec);
-      st.epochLossSum = st.epochLossN = st.epochSec = st.epochTokens = 0;
+      const dev = await evaluate(session, 'dev');
+      const rec = run.closeEpoch(epoch + 1, (performance.now() - te) / 1000, dev);
       log.write({ type: 'epoch', ...rec });
-      progress.message(`epoch ${rec.epoch}: loss ${rec.trainLoss.toFixed(4)}, ${rec.trainSec.toFixed(1)} s, ${Math.round(rec.tokensPerSec)} tok/s${dev ? `, dev ${dev.mainName} ${(dev.main * 100).toFixed(2)}` : ''}`);
-      const score = dev ? dev.main : null;
-      if (st.bestDev === null || score === null || (score as number) > st.bestDev) {
-        session.saveCheckpoint(bestDir, o.model, { biomeg_finetune: { task: o.task, epoch: rec.epoch, dev: score, seed } });
-        st.bestDev = score;
-        st.bestEpoch = rec.epoch;
-      }
-      if (res.updated) saveState();
-      curve();
+      progress.message(
+        `epoch ${rec.epoch}: loss ${rec.trainLoss.toFixed(4)}, ${rec.trainSec.toFixed(1)} s, ${Math.round(rec.tokensPerSec)} tok/s${dev ? `, dev ${dev.mainName} ${(dev.main * 100).toFixed(2)}` : ''}`,
+      );
+      run.keepIfBest(rec.epoch, dev ? dev.main : null, o.model, { task: o.task, seed });
+      if (res.updated) run.save();
+      run.writeCurve(title);
     } else if (res.updated && (o.saveEverySteps ?? 100) > 0 && res.step % (o.saveEverySteps ?? 100) === 0) {
-      saveState();
+      run.save();
     }
-    if (o.pauseAfterSteps && res.updated && res.step >= o.pauseAfterSteps && st.g < totalBatches) {
-      saveState();
+    if (o.pauseAfterSteps && res.updated && res.step >= o.pauseAfterSteps && g < totalBatches) {
+      run.save();
       paused = true;
       progress.message(`paused after optimizer step ${res.step}; continue with --resume`);
       break;
     }
   }
   let test: EvalResult | undefined;
-  if (!paused && p.sets.test) {
-    const best = existsSync(path.join(bestDir, 'model.safetensors')) ? await TrainSession.load(bestDir, {}, o.backend) : session;
-    test = await evaluate(o, r, p, best, 'test');
+  if (!paused && p.splits.test) {
+    test = await evaluate(run.hasBest() ? await TrainSession.load(run.bestDir, {}, o.backend) : session, 'test');
     if (test) {
-      log.write({ type: 'test', epoch: st.bestEpoch, ...test });
-      progress.message(`test (best epoch ${st.bestEpoch}): ${test.mainName} ${(test.main * 100).toFixed(2)}`);
+      log.write({ type: 'test', epoch: run.counters.bestEpoch, ...test });
+      progress.message(`test (best epoch ${run.counters.bestEpoch}): ${test.mainName} ${(test.main * 100).toFixed(2)}`);
     }
   }
-  if (!paused) curve();
-  const nEp = st.epochs.length;
+  if (!paused) run.writeCurve(title);
+  const { epochs, bestEpoch, bestDev, trainSec, trainTokens } = run.counters;
   const result: RunResult = {
     seed,
     runDir,
@@ -418,15 +358,15 @@ async function runOne(o: FineTuneOptions, r: Recipe & { preset: string }, p: Pre
     backend: session.backend,
     recipe: r,
     labels: p.labels,
-    epochs: st.epochs,
-    bestEpoch: st.bestEpoch,
-    bestDev: st.bestDev,
+    epochs,
+    bestEpoch,
+    bestDev,
     test,
     steps: session.optimizerSteps,
-    trainTokens: st.trainTokens,
-    trainSec: st.trainSec,
-    tokensPerSec: st.trainTokens / Math.max(1e-9, st.trainSec),
-    secPerEpoch: nEp ? st.epochs.reduce((a, e) => a + e.trainSec, 0) / nEp : st.trainSec,
+    trainTokens,
+    trainSec,
+    tokensPerSec: trainTokens / Math.max(1e-9, trainSec),
+    secPerEpoch: epochs.length ? epochs.reduce((a, e) => a + e.trainSec, 0) / epochs.length : trainSec,
     unseenDevLabels: p.unseen,
     windowed: windowedCounts(p),
   };
@@ -436,13 +376,15 @@ async function runOne(o: FineTuneOptions, r: Recipe & { preset: string }, p: Pre
 
 function windowedCounts(p: Prepared): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, s] of Object.entries(p.sets)) if (s) out[k] = s.windowed;
+  for (const [k, s] of Object.entries(p.splits)) if (s) out[k] = s.set.windowed;
   return out;
 }
 
 function numericLeaves(prefix: string, v: unknown, out: Record<string, number>): void {
   if (typeof v === 'number') out[prefix] = v;
-  else if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) if (!['per_type', 'per_class'].includes(k)) numericLeaves(prefix ? `${prefix}.${k}` : k, x, out);
+  else if (v && typeof v === 'object' && !Array.isArray(v))
+    for (const [k, x] of Object.entries(v))
+      if (!['per_type', 'per_class'].includes(k)) numericLeaves(prefix ? `${prefix}.${k}` : k, x, out);
 }
 
 /** Mean and sample standard deviation of every numeric test metric (dev when no test). */
@@ -468,7 +410,23 @@ export function summarize(runs: RunResult[]): FineTuneResult['summary'] {
 export async function fineTune(opts: FineTuneOptions): Promise<FineTuneResult> {
   const { task, preset, ...rest } = opts;
   const overrides: Partial<Recipe> = {};
-  for (const k of ['epochs', 'batchSize', 'lr', 'weightDecay', 'warmupRatio', 'maxGradNorm', 'accumSteps', 'maxLength', 'stride', 'scheme', 'headLayers', 'headHidden', 'headDropout', 'hiddenDropout', 'attnDropout'] as const) {
+  for (const k of [
+    'epochs',
+    'batchSize',
+    'lr',
+    'weightDecay',
+    'warmupRatio',
+    'maxGradNorm',
+    'accumSteps',
+    'maxLength',
+    'stride',
+    'scheme',
+    'headLayers',
+    'headHidden',
+    'headDropout',
+    'hiddenDropout',
+    'attnDropout',
+  ] as const) {
     (overrides as Record<string, unknown>)[k] = (rest as Record<string, unknown>)[k];
   }
   const r = resolveRecipe(task, preset, overrides);
@@ -489,7 +447,8 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneResult> {
     runs.push({ ...run, transfer: first });
   }
   const summary = summarize(runs);
-  if (n > 1 && runs.every((x) => x.status === 'done')) writeFileAtomic(path.join(opts.outDir, 'summary.json'), JSON.stringify({ seeds: runs.map((x) => x.seed), summary }, null, 1) + '\n');
+  if (n > 1 && runs.every((x) => x.status === 'done'))
+    writeFileAtomic(path.join(opts.outDir, 'summary.json'), JSON.stringify({ seeds: runs.map((x) => x.seed), summary }, null, 1) + '\n');
   return { runs, summary, outDir: opts.outDir };
 }
 
@@ -498,10 +457,19 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneResult> {
  * SQuAD-format file, no dev/test. A finished stage (result.json) is reused on --resume.
  */
 async function transferStage(opts: FineTuneOptions, r: Recipe & { preset: string }) {
-  if (opts.task !== 'qa') throw new BiomegError('BIOMEG_BAD_ARGUMENT', `--transfer-from is for qa (SQuAD-format data), not ${opts.task}`);
-  const o: FineTuneOptions = { ...opts, dataset: undefined, train: opts.transferFrom, dev: undefined, test: undefined, testGold: undefined };
+  if (!TASKS[opts.task].dataKinds.includes('squad'))
+    throw new BiomegError('BIOMEG_BAD_ARGUMENT', `--transfer-from is for qa (SQuAD-format data), not ${opts.task}`);
+  const o: FineTuneOptions = {
+    ...opts,
+    dataset: undefined,
+    train: opts.transferFrom,
+    dev: undefined,
+    test: undefined,
+    testGold: undefined,
+  };
   const r1 = { ...r, epochs: opts.transferEpochs ?? r.epochs };
-  if (!(Number.isInteger(r1.epochs) && r1.epochs > 0)) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `transfer epochs must be a positive integer, got ${r1.epochs}`);
+  if (!(Number.isInteger(r1.epochs) && r1.epochs > 0))
+    throw new BiomegError('BIOMEG_BAD_ARGUMENT', `transfer epochs must be a positive integer, got ${r1.epochs}`);
   const p = await prepare(o, r1);
   return {
     async run(seed: number, dir: string): Promise<RunResult> {

@@ -16,16 +16,32 @@ export class JsonlLog {
     this.lines = keep.length;
   }
   records(): Record<string, unknown>[] {
-    return existsSync(this.file) ? readFileSync(this.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    return existsSync(this.file)
+      ? readFileSync(this.file, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : [];
   }
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** Training loss (per step, with a moving average) and dev score (per epoch) in one SVG. */
-export function learningCurveSvg(steps: { step: number; loss: number }[], dev: { step: number; score: number }[], title: string, scoreName: string): string {
-  const W = 640, H = 320, L = 50, R = 50, T = 30, B = 40;
-  const pw = W - L - R, ph = H - T - B;
+export function learningCurveSvg(
+  steps: { step: number; loss: number }[],
+  dev: { step: number; score: number }[],
+  title: string,
+  scoreName: string,
+): string {
+  const W = 640,
+    H = 320,
+    L = 50,
+    R = 50,
+    T = 30,
+    B = 40;
+  const pw = W - L - R,
+    ph = H - T - B;
   const maxStep = Math.max(1, ...steps.map((s) => s.step), ...dev.map((d) => d.step));
   const losses = steps.map((s) => s.loss).filter(Number.isFinite);
   const maxLoss = Math.max(1e-9, ...losses);
@@ -38,7 +54,9 @@ export function learningCurveSvg(steps: { step: number; loss: number }[], dev: {
     return { step: steps[i].step, loss: w.reduce((a, b) => a + b.loss, 0) / w.length };
   });
   const poly = (pts: [number, number][], color: string, width: number, extra = '') =>
-    pts.length ? `<polyline fill="none" stroke="${color}" stroke-width="${width}" ${extra} points="${pts.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(' ')}"/>` : '';
+    pts.length
+      ? `<polyline fill="none" stroke="${color}" stroke-width="${width}" ${extra} points="${pts.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(' ')}"/>`
+      : '';
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
@@ -51,9 +69,22 @@ export function learningCurveSvg(steps: { step: number; loss: number }[], dev: {
     `<text x="${L - 6}" y="${T + ph}" text-anchor="end">0</text>`,
     `<text x="${L + pw + 6}" y="${T + 4}">1.0</text>`,
     `<text x="${L + pw + 6}" y="${T + ph}">0</text>`,
-    poly(steps.map((s) => [x(s.step), yl(s.loss)]), '#9ecae1', 1),
-    poly(smooth.map((s) => [x(s.step), yl(s.loss)]), '#08519c', 2),
-    poly(dev.map((d) => [x(d.step), ys(d.score)]), '#d94801', 2, 'stroke-dasharray="5,3"'),
+    poly(
+      steps.map((s) => [x(s.step), yl(s.loss)]),
+      '#9ecae1',
+      1,
+    ),
+    poly(
+      smooth.map((s) => [x(s.step), yl(s.loss)]),
+      '#08519c',
+      2,
+    ),
+    poly(
+      dev.map((d) => [x(d.step), ys(d.score)]),
+      '#d94801',
+      2,
+      'stroke-dasharray="5,3"',
+    ),
     ...dev.map((d) => `<circle cx="${x(d.step).toFixed(1)}" cy="${ys(d.score).toFixed(1)}" r="3" fill="#d94801"/>`),
     `<text x="${L + 8}" y="${T + 14}" fill="#08519c">training loss (left)</text>`,
     `<text x="${L + 8}" y="${T + 28}" fill="#d94801">dev ${esc(scoreName)} (right)</text>`,
@@ -65,7 +96,9 @@ export function learningCurveSvg(steps: { step: number; loss: number }[], dev: {
 function clock(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
   s = Math.max(0, Math.round(s));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = s % 60;
   return (h ? `${h}:${String(m).padStart(2, '0')}` : String(m)) + `:${String(sec).padStart(2, '0')}`;
 }
 

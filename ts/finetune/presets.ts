@@ -1,8 +1,9 @@
 // Fine-tuning presets: the settings PAPERS.md reports, overridable option by option.
 import { BiomegError } from '../errors.js';
 import type { LabelScheme } from '../eval/decode.js';
+import type { TaskName } from '../tasks/index.js';
 
-export type FineTuneTask = 'ner' | 're' | 'qa';
+export type FineTuneTask = TaskName;
 
 /** Hyper-parameters a preset fixes (every one can be overridden). */
 export interface Recipe {
@@ -82,7 +83,8 @@ export const PRESETS: Record<string, Preset> = {
   },
   'biomegatron-qa': {
     task: 'qa',
-    description: 'BioMegatron QA: 2 FC head (hidden 2048), dropout 0.1, max length 512, lr 3e-5, batch 64 (SQuAD 10 epochs, then BioASQ 30)',
+    description:
+      'BioMegatron QA: 2 FC head (hidden 2048), dropout 0.1, max length 512, lr 3e-5, batch 64 (SQuAD 10 epochs, then BioASQ 30)',
     epochs: 10,
     batchSize: 64,
     lr: 3e-5,
@@ -114,12 +116,15 @@ export function resolveRecipe(task: FineTuneTask, preset: string | undefined, ov
   const { task: _t, description: _d, ...fixed } = p;
   const r: Recipe = { ...BASE, ...fixed };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (r as unknown as Record<string, unknown>)[k] = v;
-  if (r.scheme !== 'all' && r.scheme !== 'first') throw new BiomegError('BIOMEG_BAD_ARGUMENT', `scheme must be 'all' or 'first', got '${r.scheme}'`);
-  if (r.headLayers !== 1 && r.headLayers !== 2) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `head layers must be 1 or 2, got ${r.headLayers}`);
+  if (r.scheme !== 'all' && r.scheme !== 'first')
+    throw new BiomegError('BIOMEG_BAD_ARGUMENT', `scheme must be 'all' or 'first', got '${r.scheme}'`);
+  if (r.headLayers !== 1 && r.headLayers !== 2)
+    throw new BiomegError('BIOMEG_BAD_ARGUMENT', `head layers must be 1 or 2, got ${r.headLayers}`);
   for (const k of ['epochs', 'batchSize', 'maxLength', 'accumSteps'] as const) {
     if (!Number.isInteger(r[k]) || r[k] < 1) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `${k} must be a positive integer, got ${r[k]}`);
   }
   if (r.maxLength < 8) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `maxLength ${r.maxLength} is too small (>= 8)`);
-  if (!(r.stride >= 0 && r.stride < r.maxLength - 2)) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `stride must be in [0, maxLength - 2), got ${r.stride}`);
+  if (!(r.stride >= 0 && r.stride < r.maxLength - 2))
+    throw new BiomegError('BIOMEG_BAD_ARGUMENT', `stride must be in [0, maxLength - 2), got ${r.stride}`);
   return { ...r, preset: name };
 }

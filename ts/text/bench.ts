@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendChoice } from '../backend.js';
-import { loadTokenizer, readNerData, type NerData } from './index.js';
+import { loadTokenizer, readNerData, type NerData } from './tokenizer.js';
 import { breakoutTable, DEFAULT_DATASETS, type BreakoutRow } from './table.js';
 
 export interface SpeedResult {
@@ -42,12 +42,19 @@ export function repeatedNerCorpus(dataDir: string, target: number): NerData {
       }
     }
   }
-  return { words, labels, sentenceLengths: Uint32Array.from(lens), source: `${DEFAULT_DATASETS.join('+')} x${(target / 1e6).toFixed(1)}M words` };
+  return {
+    words,
+    labels,
+    sentenceLengths: Uint32Array.from(lens),
+    source: `${DEFAULT_DATASETS.join('+')} x${(target / 1e6).toFixed(1)}M words`,
+  };
 }
 
 /** The words of a plain-text corpus (whitespace split, all labelled O): a cold-cache workload. */
 export function corpusWords(file: string): NerData {
-  const words = readFileSync(file, 'utf8').split(/\s+/).filter((w) => w.length > 0);
+  const words = readFileSync(file, 'utf8')
+    .split(/\s+/)
+    .filter((w) => w.length > 0);
   return { words, labels: words.map(() => 'O'), sentenceLengths: Uint32Array.from([words.length]), source: file };
 }
 
@@ -98,9 +105,20 @@ export async function breakoutSpeed(opts: {
 
 /** The break-out table for the shared vocabularies found under `vocabDir` (and any extra
  *  vocabularies), or null when the data directory has no NER data. */
-export async function benchBreakoutTable(dataDir: string, vocabDir: string, extra: string[] = [], backend: BackendChoice = 'auto'): Promise<BreakoutRow[] | null> {
+export async function benchBreakoutTable(
+  dataDir: string,
+  vocabDir: string,
+  extra: string[] = [],
+  backend: BackendChoice = 'auto',
+): Promise<BreakoutRow[] | null> {
   if (!existsSync(path.join(dataDir, 'bc5cdr-chem', 'mtl-iob', 'train.tsv'))) return null;
   const names = ['bert-base-cased', 'bert-base-uncased', 'pubmedbert-base-uncased', 'scibert-scivocab-uncased'];
-  const vocabs = names.map((n) => path.join(vocabDir, n)).filter((p) => existsSync(p)).concat(extra);
-  return breakoutTable(vocabs.map((p) => ({ path: p })), { dataDir, backend });
+  const vocabs = names
+    .map((n) => path.join(vocabDir, n))
+    .filter((p) => existsSync(p))
+    .concat(extra);
+  return breakoutTable(
+    vocabs.map((p) => ({ path: p })),
+    { dataDir, backend },
+  );
 }

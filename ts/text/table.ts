@@ -2,7 +2,7 @@
 // over the words inside entity mentions), as rows, Markdown and JSON.
 import path from 'node:path';
 import { findDataset } from '../data/registry.js';
-import { loadTokenizer, readNerData, TextError, type BreakoutReport } from './index.js';
+import { loadTokenizer, readNerData, TextError, type BreakoutReport } from './tokenizer.js';
 import type { BackendChoice } from '../backend.js';
 
 export const DEFAULT_DATASETS = ['bc5cdr-chem', 'bc5cdr-disease', 'ncbi-disease'];
@@ -53,9 +53,10 @@ export async function breakoutTable(vocabs: VocabSpec[], opts: BreakoutTableOpti
   const split = opts.split ?? 'train';
   const datasets = (opts.datasets ?? DEFAULT_DATASETS).map((name) => {
     const d = findDataset(name);
-    if (!d || d.kind !== 'ner') throw new TextError('BIOMEG_BAD_ARGUMENT', `unknown NER dataset '${name}'`);
+    if (d?.kind !== 'ner') throw new TextError('BIOMEG_BAD_ARGUMENT', `unknown NER dataset '${name}'`);
     const s = d.splits.find((x) => x.split === split);
-    if (!s) throw new TextError('BIOMEG_BAD_ARGUMENT', `dataset '${name}' has no split '${split}' (${d.splits.map((x) => x.split).join(', ')})`);
+    if (!s)
+      throw new TextError('BIOMEG_BAD_ARGUMENT', `dataset '${name}' has no split '${split}' (${d.splits.map((x) => x.split).join(', ')})`);
     return { name, file: path.join(opts.dataDir, s.file) };
   });
   const data = datasets.map((d) => ({ name: d.name, data: readNerData(d.file) }));
@@ -67,7 +68,8 @@ export async function breakoutTable(vocabs: VocabSpec[], opts: BreakoutTableOpti
     for (const d of data) {
       const r = tok.breakout(d.data, { topK: opts.topK ?? 10 });
       const byType: BreakoutRow['byType'] = {};
-      for (const [t, c] of Object.entries(r.byType)) byType[t] = { mentions: c.mentions, words: c.words, subtokens: c.subtokens, rate: c.rate };
+      for (const [t, c] of Object.entries(r.byType))
+        byType[t] = { mentions: c.mentions, words: c.words, subtokens: c.subtokens, rate: c.rate };
       rows.push({
         vocab,
         dataset: d.name,

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadBackend, type Backend, type BackendChoice, type BackendName } from '../backend.js';
-import { BiomegError, callBinding, callBindingAsync } from '../errors.js';
+import type { TrainSessionHandle } from '../binding.js';
 import { modelFiles, type ModelConfigJson } from '../model.js';
 import { writeFileAtomic } from '../report.js';
 
@@ -56,12 +56,10 @@ export interface TrainBatch {
   seq: number;
 }
 
-/** Write a file atomically: a temporary sibling, then rename over the target. */
-
 export class TrainSession {
   private constructor(
     private readonly be: Backend,
-    private readonly raw: any,
+    private readonly handle: TrainSessionHandle,
     readonly source: string,
   ) {}
 
@@ -75,15 +73,19 @@ export class TrainSession {
     return TrainSession.fromBytes({ config: readFileSync(f.config, 'utf8'), weights: readFileSync(f.weights) }, opts, backend, dir);
   }
 
-  static async fromBytes(parts: { config: string; weights: Uint8Array }, opts: TrainOptions = {}, backend?: BackendChoice, source = 'bytes'): Promise<TrainSession> {
+  static async fromBytes(
+    parts: { config: string; weights: Uint8Array },
+    opts: TrainOptions = {},
+    backend?: BackendChoice,
+    source = 'bytes',
+  ): Promise<TrainSession> {
     const be = await loadBackend(backend);
-    if (!be.raw.TrainSession) throw new BiomegError('BIOMEG_NO_BACKEND', `the ${be.name} backend was built without training support (rebuild it)`);
-    const raw = callBinding(() => be.raw.TrainSession.fromBytes(parts.config, parts.weights, JSON.stringify(opts)), () => be.raw.takePanicMessage?.());
-    return new TrainSession(be, raw, source);
+    const handle = be.call((api) => api.TrainSession.fromBytes(parts.config, parts.weights, JSON.stringify(opts)));
+    return new TrainSession(be, handle, source);
   }
 
-  private call<T>(fn: () => T): T {
-    return callBinding(fn, () => this.be.raw.takePanicMessage?.());
+  private call<T>(fn: (t: TrainSessionHandle) => T): T {
+    return this.be.call(() => fn(this.handle));
   }
 
   private filled(b: TrainBatch): [Uint32Array, Uint32Array, Uint8Array] {
@@ -95,42 +97,42 @@ export class TrainSession {
    *  A NaN/inf loss rejects with code BIOMEG_NONFINITE_LOSS and leaves the weights as they were. */
   async step(b: TrainBatch, labels: Int32Array): Promise<StepResult> {
     const [ids, tys, mask] = this.filled(b);
-    const r = await callBindingAsync(() => this.raw.step(ids, tys, mask, labels, b.batch, b.seq), () => this.be.raw.takePanicMessage?.());
+    const r = await this.be.callAsync(() => this.handle.step(ids, tys, mask, labels, b.batch, b.seq));
     return { loss: r.loss, counted: r.counted, updated: r.updated, lr: r.lr, gradNorm: r.gradNorm ?? null, step: r.step };
   }
 
   /** Head logits without dropout. */
   async evalLogits(b: TrainBatch): Promise<Float32Array> {
     const [ids, tys, mask] = this.filled(b);
-    return callBindingAsync(() => this.raw.evalLogits(ids, tys, mask, b.batch, b.seq), () => this.be.raw.takePanicMessage?.());
+    return this.be.callAsync(() => this.handle.evalLogits(ids, tys, mask, b.batch, b.seq));
   }
 
   /** Mean loss without dropout; gradients untouched. */
   async evalLoss(b: TrainBatch, labels: Int32Array): Promise<number> {
     const [ids, tys, mask] = this.filled(b);
-    return callBindingAsync(() => this.raw.evalLoss(ids, tys, mask, labels, b.batch, b.seq), () => this.be.raw.takePanicMessage?.());
+    return this.be.callAsync(() => this.handle.evalLoss(ids, tys, mask, labels, b.batch, b.seq));
   }
 
   get optimizerSteps(): number {
-    return this.call(() => this.raw.optimizerSteps());
+    return this.call((t) => t.optimizerSteps());
   }
   get options(): Required<TrainOptions> {
-    return JSON.parse(this.call(() => this.raw.options()));
+    return JSON.parse(this.call((t) => t.options()));
   }
   get config(): ModelConfigJson {
-    return JSON.parse(this.call(() => this.raw.config()));
+    return JSON.parse(this.call((t) => t.config()));
   }
 
   /** Weights + AdamW moments + counters (safetensors bytes). */
   saveState(): Uint8Array {
-    return this.call(() => this.raw.saveState());
+    return this.call((t) => t.saveState());
   }
   loadState(bytes: Uint8Array, name = 'state.safetensors'): void {
-    this.call(() => this.raw.loadState(bytes, name));
+    this.call((t) => t.loadState(bytes, name));
   }
   /** Current weights under Hugging Face names. */
   exportWeights(): Uint8Array {
-    return this.call(() => this.raw.exportWeights());
+    return this.call((t) => t.exportWeights());
   }
 
   /** Write a loadable model directory (config.json, model.safetensors, vocabulary copied from

@@ -4,8 +4,7 @@ use biomeg_core::kernels::{dispatch, peak, set_threads as core_set_threads, simd
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::js_err;
-
+use crate::{guard, safe};
 
 #[napi(object)]
 pub struct RuntimeInfo {
@@ -17,30 +16,31 @@ pub struct RuntimeInfo {
     pub cuda_detail: String,
 }
 
-#[napi(catch_unwind)]
-pub fn runtime_info() -> RuntimeInfo {
-    let i = biomeg_core::runtime_info();
-    RuntimeInfo {
-        simd: i.simd.into(),
-        simd_available: simd::available().iter().map(|s| s.name().to_string()).collect(),
-        threads: i.threads as u32,
-        cuda: i.cuda,
-        cuda_detail: i.cuda_detail,
-    }
+#[napi]
+pub fn runtime_info() -> Result<RuntimeInfo> {
+    safe(|| {
+        let i = biomeg_core::runtime_info();
+        RuntimeInfo {
+            simd: i.simd.into(),
+            simd_available: simd::available().iter().map(|s| s.name().to_string()).collect(),
+            threads: i.threads as u32,
+            cuda: i.cuda,
+            cuda_detail: i.cuda_detail,
+        }
+    })
 }
 
 /// Threads for parallel kernels (0 = default: BIOMEG_THREADS or all cores).
-#[napi(catch_unwind)]
-pub fn set_threads(n: u32) {
-    core_set_threads(n as usize);
+#[napi]
+pub fn set_threads(n: u32) -> Result<()> {
+    safe(|| core_set_threads(n as usize))
 }
 
 /// C[m,n] = A[m,k] * B, with B given as [k,n] or, when `trans_b`, as [n,k] (a Linear weight).
 /// `device`: "cpu", "cuda" or "auto". Returns C.
-#[napi(catch_unwind)]
+#[napi]
 pub fn matmul(a: Float32Array, b: Float32Array, m: u32, k: u32, n: u32, trans_b: bool, device: String) -> Result<Float32Array> {
-    let c = dispatch::matmul_dense(&a, &b, m as usize, k as usize, n as usize, trans_b, &device).map_err(|e| js_err(e.code(), e))?;
-    Ok(Float32Array::new(c))
+    guard(|| dispatch::matmul_dense(&a, &b, m as usize, k as usize, n as usize, trans_b, &device)).map(Float32Array::new)
 }
 
 /// Buffers for timing GEMMs from JS: [m,k] x [k,n] with B held as a transposed weight, the
@@ -52,19 +52,19 @@ pub struct GemmBench {
 
 #[napi]
 impl GemmBench {
-    #[napi(constructor, catch_unwind)]
-    pub fn new(m: u32, k: u32, n: u32) -> Self {
-        GemmBench { inner: biomeg_core::kernels::bench::GemmBench::new(m as usize, k as usize, n as usize) }
+    #[napi(constructor)]
+    pub fn new(m: u32, k: u32, n: u32) -> Result<Self> {
+        safe(|| GemmBench { inner: biomeg_core::kernels::bench::GemmBench::new(m as usize, k as usize, n as usize) })
     }
     /// One C = A * B on `threads` threads (CPU).
-    #[napi(catch_unwind)]
-    pub fn run(&mut self, threads: u32) {
-        self.inner.run(threads as usize);
+    #[napi]
+    pub fn run(&mut self, threads: u32) -> Result<()> {
+        safe(|| self.inner.run(threads as usize))
     }
 }
 
 /// fp32 FMA peak GFLOP/s on `threads` threads, measured now over about `millis` ms.
-#[napi(catch_unwind)]
-pub fn fma_peak(threads: u32, millis: u32) -> f64 {
-    peak::fma_peak_gflops(threads as usize, millis as u64)
+#[napi]
+pub fn fma_peak(threads: u32, millis: u32) -> Result<f64> {
+    safe(|| peak::fma_peak_gflops(threads as usize, millis as u64))
 }

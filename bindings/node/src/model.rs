@@ -1,20 +1,13 @@
 //! Model bindings (napi): the `Model` class over `biomeg_core::Encoder`. Forward passes run on
 //! the libuv thread pool (`AsyncTask`) so the event loop stays free; panics are caught there too.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use biomeg_core::{self as core, Batch, CoreError, Encoder, ModelConfig};
+use biomeg_core::{self as core, Batch, Encoder, ModelConfig};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::js_err;
-
-
-fn core_err(e: CoreError) -> napi::Error {
-    js_err(e.code(), e)
-}
-
+use crate::{guard, safe};
 
 #[napi(object)]
 pub struct ForwardOutput {
@@ -29,43 +22,52 @@ pub struct Model {
     inner: Arc<Encoder>,
 }
 
+fn model(enc: core::Result<Encoder>) -> core::Result<Model> {
+    enc.map(|e| Model { inner: Arc::new(e) })
+}
+
 #[napi]
 impl Model {
     /// Load from config.json text and safetensors bytes.
     #[napi(factory)]
     pub fn from_bytes(config_json: String, config_name: String, weights: Uint8Array, weights_name: String) -> Result<Model> {
-        let enc = core::load_from_bytes(&config_json, &config_name, &weights, &weights_name).map_err(core_err)?;
-        Ok(Model { inner: Arc::new(enc) })
+        guard(|| model(core::load_from_bytes(&config_json, &config_name, &weights, &weights_name)))
     }
 
     /// Load reading tensors straight from a safetensors file (one copy of the weights).
     #[napi(factory)]
     pub fn from_file(config_json: String, config_name: String, weights_path: String) -> Result<Model> {
-        let enc = core::load_from_file(&config_json, &config_name, &weights_path).map_err(core_err)?;
-        Ok(Model { inner: Arc::new(enc) })
+        guard(|| model(core::load_from_file(&config_json, &config_name, &weights_path)))
     }
 
     /// Random init from a config.json text or a preset name.
     #[napi(factory)]
     pub fn random(config_or_preset: String, seed: u32) -> Result<Model> {
-        let cfg = config_or_preset_of(&config_or_preset).map_err(core_err)?;
-        Ok(Model { inner: Arc::new(Encoder::random(cfg, seed as u64).map_err(core_err)?) })
+        guard(|| model(ModelConfig::from_json_or_preset(&config_or_preset).and_then(|c| Encoder::random(c, seed as u64))))
     }
 
     /// The model's configuration as config.json text.
-    #[napi(catch_unwind)]
-    pub fn config(&self) -> String {
-        self.inner.cfg.to_json()
+    #[napi]
+    pub fn config(&self) -> Result<String> {
+        safe(|| self.inner.cfg.to_json())
     }
 
-    #[napi(catch_unwind)]
-    pub fn num_params(&self) -> f64 {
-        self.inner.num_params() as f64
+    #[napi]
+    pub fn num_params(&self) -> Result<f64> {
+        safe(|| self.inner.num_params() as f64)
     }
 
     /// Run the encoder (and the head when `with_head`) on a padded batch.
     #[napi(ts_return_type = "Promise<ForwardOutput>")]
-    pub fn forward(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, batch: u32, seq: u32, with_head: bool) -> AsyncTask<ForwardTask> {
+    pub fn forward(
+        &self,
+        ids: Uint32Array,
+        type_ids: Uint32Array,
+        mask: Uint8Array,
+        batch: u32,
+        seq: u32,
+        with_head: bool,
+    ) -> AsyncTask<ForwardTask> {
         AsyncTask::new(ForwardTask {
             model: self.inner.clone(),
             ids: ids.to_vec(),
@@ -79,17 +81,9 @@ impl Model {
 }
 
 /// config.json text of a named preset (errors list the known names).
-#[napi(catch_unwind)]
+#[napi]
 pub fn preset_config(name: String) -> Result<String> {
-    Ok(ModelConfig::preset(&name).map_err(core_err)?.to_json())
-}
-
-pub(crate) fn config_or_preset_of(s: &str) -> core::Result<ModelConfig> {
-    if s.trim_start().starts_with('{') {
-        ModelConfig::from_json(s, "config")
-    } else {
-        ModelConfig::preset(s)
-    }
+    guard(|| ModelConfig::preset(&name).map(|c| c.to_json()))
 }
 
 pub struct ForwardTask {
@@ -107,17 +101,12 @@ impl Task for ForwardTask {
     type JsValue = ForwardOutput;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        let run = || -> core::Result<Self::Output> {
+        guard(|| -> core::Result<Self::Output> {
             let b = Batch { ids: &self.ids, type_ids: &self.type_ids, mask: &self.mask, batch: self.batch, seq: self.seq };
             let hidden = self.model.forward(&b)?;
             let logits = if self.with_head { Some(self.model.head_logits(&hidden, self.batch, self.seq)?) } else { None };
             Ok((hidden, logits))
-        };
-        match catch_unwind(AssertUnwindSafe(run)) {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(js_err(e.code(), e)),
-            Err(p) => Err(js_err("BIOMEG_PANIC", crate::panic_message(p))),
-        }
+        })
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<ForwardOutput> {

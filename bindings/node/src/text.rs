@@ -8,12 +8,7 @@ use biomeg_text as bt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::js_err;
-
-
-fn text_err(e: bt::TextError) -> napi::Error {
-    js_err(e.code(), e)
-}
+use crate::{guard, safe};
 
 /// An encoding: flattened offsets `[start0, end0, start1, end1, ...]` in UTF-16 code units.
 #[napi(object)]
@@ -35,12 +30,7 @@ pub struct SpecialIds {
 
 fn encoded(e: bt::TextEncoding) -> Encoded {
     let offsets: Vec<u32> = e.offsets_utf16.iter().flat_map(|&(s, t)| [s, t]).collect();
-    Encoded {
-        ids: Uint32Array::new(e.ids),
-        offsets: Uint32Array::new(offsets),
-        word_ids: Uint32Array::new(e.word_ids),
-        tokens: e.tokens,
-    }
+    Encoded { ids: Uint32Array::new(e.ids), offsets: Uint32Array::new(offsets), word_ids: Uint32Array::new(e.word_ids), tokens: e.tokens }
 }
 
 #[napi]
@@ -48,61 +38,67 @@ pub struct Tokenizer {
     inner: Arc<bt::TextTokenizer>,
 }
 
+impl Tokenizer {
+    fn new(t: bt::TextTokenizer) -> Self {
+        Tokenizer { inner: Arc::new(t) }
+    }
+}
+
 #[napi]
 impl Tokenizer {
     /// BERT WordPiece from the text of a vocab.txt; `lowercase` null/undefined = detect.
-    #[napi(factory, catch_unwind)]
+    #[napi(factory)]
     pub fn from_vocab(vocab_text: String, lowercase: Option<bool>, source: String) -> Result<Tokenizer> {
-        let t = bt::TextTokenizer::from_vocab_txt(&vocab_text, lowercase, &source).map_err(text_err)?;
-        Ok(Tokenizer { inner: Arc::new(t) })
+        guard(|| bt::TextTokenizer::from_vocab_txt(&vocab_text, lowercase, &source)).map(Tokenizer::new)
     }
 
     /// Any tokenizer described by a Hugging Face tokenizer.json.
-    #[napi(factory, catch_unwind)]
+    #[napi(factory)]
     pub fn from_tokenizer_json(json: String, source: String) -> Result<Tokenizer> {
-        let t = bt::TextTokenizer::from_tokenizer_json(&json, &source).map_err(text_err)?;
-        Ok(Tokenizer { inner: Arc::new(t) })
+        guard(|| bt::TextTokenizer::from_tokenizer_json(&json, &source)).map(Tokenizer::new)
     }
 
-    #[napi(catch_unwind)]
+    #[napi]
     pub fn encode(&self, text: String) -> Result<Encoded> {
-        self.inner.encode(&text).map(encoded).map_err(text_err)
+        guard(|| self.inner.encode(&text).map(encoded))
     }
 
-    #[napi(catch_unwind)]
+    #[napi]
     pub fn encode_words(&self, words: Vec<String>) -> Result<Encoded> {
-        self.inner.encode_words(&words).map(encoded).map_err(text_err)
+        guard(|| self.inner.encode_words(&words).map(encoded))
     }
 
-    #[napi(catch_unwind)]
-    pub fn token_to_id(&self, token: String) -> Option<u32> {
-        self.inner.token_to_id(&token)
+    #[napi]
+    pub fn token_to_id(&self, token: String) -> Result<Option<u32>> {
+        safe(|| self.inner.token_to_id(&token))
     }
 
-    #[napi(catch_unwind)]
-    pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
+    #[napi]
+    pub fn id_to_token(&self, id: u32) -> Result<Option<String>> {
+        safe(|| self.inner.id_to_token(id))
     }
 
-    #[napi(catch_unwind)]
-    pub fn vocab_size(&self) -> u32 {
-        self.inner.vocab_size() as u32
+    #[napi]
+    pub fn vocab_size(&self) -> Result<u32> {
+        safe(|| self.inner.vocab_size() as u32)
     }
 
-    #[napi(catch_unwind)]
-    pub fn lowercase(&self) -> bool {
-        self.inner.lowercase()
+    #[napi]
+    pub fn lowercase(&self) -> Result<bool> {
+        safe(|| self.inner.lowercase())
     }
 
-    #[napi(catch_unwind)]
-    pub fn special_ids(&self) -> SpecialIds {
-        let s = self.inner.special_ids();
-        SpecialIds { cls: s.cls, sep: s.sep, pad: s.pad, unk: s.unk, mask: s.mask }
+    #[napi]
+    pub fn special_ids(&self) -> Result<SpecialIds> {
+        safe(|| {
+            let s = self.inner.special_ids();
+            SpecialIds { cls: s.cls, sep: s.sep, pad: s.pad, unk: s.unk, mask: s.mask }
+        })
     }
 
     /// Break-out analysis of NER data, packed: all words concatenated (`text`) with their UTF-16
     /// lengths, sentence lengths, label names and one label id per word. Returns JSON.
-    #[napi(catch_unwind)]
+    #[napi]
     #[allow(clippy::too_many_arguments)]
     pub fn breakout(
         &self,
@@ -115,26 +111,28 @@ impl Tokenizer {
         source: String,
     ) -> Result<String> {
         let opts = bt::BreakoutOptions { top_k: top_k as usize, source };
-        bt::breakout_packed_json(&self.inner, &text, &word_lengths, &sentence_lengths, &label_names, &label_ids, &opts)
-            .map_err(text_err)
+        guard(|| bt::breakout_packed_json(&self.inner, &text, &word_lengths, &sentence_lengths, &label_names, &label_ids, &opts))
     }
 
     /// Figure-1-style examples (JSON): each word's sub-tokens and its labels under both schemes.
-    #[napi(catch_unwind)]
+    #[napi]
     pub fn label_examples(&self, words: Vec<String>, labels: Vec<String>) -> Result<String> {
-        bt::label_examples_json(&self.inner, &words, &labels).map_err(text_err)
+        guard(|| bt::label_examples_json(&self.inner, &words, &labels))
     }
 }
 
 /// Sub-token labels from word labels; scheme "all" (every sub-token) or "first" (others masked).
-#[napi(catch_unwind)]
+#[napi]
 pub fn align_labels(word_ids: Uint32Array, labels: Int32Array, scheme: String, ignore_index: i32) -> Result<Int32Array> {
-    let scheme: bt::LabelScheme = scheme.parse().map_err(text_err)?;
-    bt::align_labels(&word_ids, &labels, scheme, ignore_index).map(Int32Array::new).map_err(text_err)
+    guard(|| {
+        let scheme: bt::LabelScheme = scheme.parse()?;
+        bt::align_labels(&word_ids, &labels, scheme, ignore_index)
+    })
+    .map(Int32Array::new)
 }
 
 /// Learn a vocabulary; options and result as JSON (see `biomeg_text::train_vocab_json`).
-#[napi(catch_unwind)]
+#[napi]
 pub fn train_vocab(corpus: String, options_json: String) -> Result<String> {
-    bt::train_vocab_json(&corpus, &options_json).map_err(text_err)
+    guard(|| bt::train_vocab_json(&corpus, &options_json))
 }

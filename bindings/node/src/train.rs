@@ -2,19 +2,14 @@
 //! Weights, gradients and AdamW moments stay in Rust; each call hands over one batch. Steps run
 //! on the libuv thread pool (`AsyncTask`); panics are caught there and become errors.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use biomeg_core::train::{StepOutput, TrainError, TrainOptions, Trainer};
-use biomeg_core::{self as core, Batch};
+use biomeg_core::train::{StepOutput, TrainError, Trainer};
+use biomeg_core::Batch;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::js_err;
-
-fn train_err(e: TrainError) -> napi::Error {
-    js_err(e.code(), e)
-}
+use crate::{guard, js_err};
 
 /// What one `step` did (same fields on the wasm binding).
 #[napi(object)]
@@ -34,17 +29,20 @@ pub struct StepResult {
 }
 
 fn step_result(o: StepOutput, step: u64) -> StepResult {
-    StepResult { loss: o.loss as f64, counted: o.counted as u32, updated: o.updated, lr: o.lr as f64, grad_norm: o.grad_norm, step: step as u32 }
+    StepResult {
+        loss: o.loss as f64,
+        counted: o.counted as u32,
+        updated: o.updated,
+        lr: o.lr as f64,
+        grad_norm: o.grad_norm,
+        step: step as u32,
+    }
 }
 
 /// Runs `f` with the trainer locked, turning panics into errors.
 fn guarded<T>(t: &Mutex<Trainer>, f: impl FnOnce(&mut Trainer) -> std::result::Result<T, TrainError>) -> napi::Result<T> {
     let mut g = t.lock().map_err(|_| js_err("BIOMEG_PANIC", "training session is unusable after an earlier internal error"))?;
-    match catch_unwind(AssertUnwindSafe(|| f(&mut g))) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(train_err(e)),
-        Err(p) => Err(js_err("BIOMEG_PANIC", crate::panic_message(p))),
-    }
+    guard(|| f(&mut g))
 }
 
 #[napi]
@@ -60,40 +58,64 @@ impl TrainSession {
     /// {task, labels, layers, hidden, activation, seed, initStd} for a freshly initialised head).
     #[napi(factory)]
     pub fn from_bytes(config_json: String, weights: Uint8Array, options_json: String) -> Result<TrainSession> {
-        let run = || -> std::result::Result<Trainer, TrainError> {
-            let enc = core::load_from_bytes(&config_json, "config.json", &weights, "model.safetensors")?;
-            let opts = TrainOptions::from_json(&options_json)?.with_model_config(&config_json, &options_json);
-            Trainer::new(enc, opts)
-        };
-        match catch_unwind(AssertUnwindSafe(run)) {
-            Ok(Ok(t)) => Ok(TrainSession { inner: Arc::new(Mutex::new(t)) }),
-            Ok(Err(e)) => Err(train_err(e)),
-            Err(p) => Err(js_err("BIOMEG_PANIC", crate::panic_message(p))),
-        }
+        let t = guard(|| Trainer::from_bytes(&config_json, &weights, &options_json))?;
+        Ok(TrainSession { inner: Arc::new(Mutex::new(t)) })
     }
 
     /// Forward + backward on one padded batch, and an AdamW update when `accumSteps` batches
     /// have accumulated. Labels: token heads one per token (-100 = ignore), sequence heads one
     /// per sequence, QA heads (start, end) per sequence.
     #[napi(ts_return_type = "Promise<StepResult>")]
-    pub fn step(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, labels: Int32Array, batch: u32, seq: u32) -> AsyncTask<StepTask> {
+    pub fn step(
+        &self,
+        ids: Uint32Array,
+        type_ids: Uint32Array,
+        mask: Uint8Array,
+        labels: Int32Array,
+        batch: u32,
+        seq: u32,
+    ) -> AsyncTask<StepTask> {
         self.labelled(ids, type_ids, mask, labels, batch, seq, false)
     }
 
     /// Head logits without dropout ([batch*seq, labels] token/QA, [batch, labels] sequence).
     #[napi(ts_return_type = "Promise<Float32Array>")]
     pub fn eval_logits(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, batch: u32, seq: u32) -> AsyncTask<EvalTask> {
-        AsyncTask::new(EvalTask { t: self.inner.clone(), ids: ids.to_vec(), type_ids: type_ids.to_vec(), mask: mask.to_vec(), batch: batch as usize, seq: seq as usize })
+        AsyncTask::new(EvalTask {
+            t: self.inner.clone(),
+            ids: ids.to_vec(),
+            type_ids: type_ids.to_vec(),
+            mask: mask.to_vec(),
+            batch: batch as usize,
+            seq: seq as usize,
+        })
     }
 
     /// Mean loss without dropout; gradients untouched.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn eval_loss(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, labels: Int32Array, batch: u32, seq: u32) -> AsyncTask<StepTask> {
+    pub fn eval_loss(
+        &self,
+        ids: Uint32Array,
+        type_ids: Uint32Array,
+        mask: Uint8Array,
+        labels: Int32Array,
+        batch: u32,
+        seq: u32,
+    ) -> AsyncTask<StepTask> {
         self.labelled(ids, type_ids, mask, labels, batch, seq, true)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn labelled(&self, ids: Uint32Array, type_ids: Uint32Array, mask: Uint8Array, labels: Int32Array, batch: u32, seq: u32, eval: bool) -> AsyncTask<StepTask> {
+    fn labelled(
+        &self,
+        ids: Uint32Array,
+        type_ids: Uint32Array,
+        mask: Uint8Array,
+        labels: Int32Array,
+        batch: u32,
+        seq: u32,
+        eval: bool,
+    ) -> AsyncTask<StepTask> {
         let (ids, type_ids, mask, labels) = (ids.to_vec(), type_ids.to_vec(), mask.to_vec(), labels.to_vec());
         AsyncTask::new(StepTask { t: self.inner.clone(), ids, type_ids, mask, labels, batch: batch as usize, seq: seq as usize, eval })
     }

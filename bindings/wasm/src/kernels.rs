@@ -3,10 +3,10 @@
 use biomeg_core::kernels::{dispatch, simd};
 use wasm_bindgen::prelude::*;
 
-use crate::js_err;
+use crate::coded;
 
 /// `{ simd, simdAvailable, threads, cuda, cudaDetail }` like the Node binding.
-#[wasm_bindgen(js_name = runtimeInfo)]
+#[wasm_bindgen(js_name = runtimeInfo, unchecked_return_type = "RuntimeInfo")]
 pub fn runtime_info() -> Result<JsValue, JsValue> {
     let i = biomeg_core::runtime_info();
     let o = js_sys::Object::new();
@@ -26,7 +26,7 @@ pub fn set_threads(_n: u32) {}
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(a: &[f32], b: &[f32], m: u32, k: u32, n: u32, trans_b: bool, device: &str) -> Result<Vec<f32>, JsValue> {
-    dispatch::matmul_dense(a, b, m as usize, k as usize, n as usize, trans_b, device).map_err(|e| js_err(e.code(), e))
+    dispatch::matmul_dense(a, b, m as usize, k as usize, n as usize, trans_b, device).map_err(coded)
 }
 
 #[wasm_bindgen]

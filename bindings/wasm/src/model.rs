@@ -2,14 +2,10 @@
 //! synchronous here (the TS layer awaits both alike); there is no file system, so `fromFile`
 //! reports that bytes must be passed.
 
-use biomeg_core::{self as core, Batch, CoreError, Encoder, ModelConfig};
+use biomeg_core::{self as core, Batch, Encoder, ModelConfig};
 use wasm_bindgen::prelude::*;
 
-use crate::js_err;
-
-fn core_err(e: CoreError) -> JsValue {
-    js_err(e.code(), e)
-}
+use crate::{coded, js_err};
 
 #[wasm_bindgen]
 pub struct Model {
@@ -20,7 +16,7 @@ pub struct Model {
 impl Model {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(config_json: &str, config_name: &str, weights: &[u8], weights_name: &str) -> Result<Model, JsValue> {
-        Ok(Model { inner: core::load_from_bytes(config_json, config_name, weights, weights_name).map_err(core_err)? })
+        Ok(Model { inner: core::load_from_bytes(config_json, config_name, weights, weights_name).map_err(coded)? })
     }
 
     #[wasm_bindgen(js_name = fromFile)]
@@ -29,13 +25,8 @@ impl Model {
     }
 
     pub fn random(config_or_preset: &str, seed: u32) -> Result<Model, JsValue> {
-        let cfg = if config_or_preset.trim_start().starts_with('{') {
-            ModelConfig::from_json(config_or_preset, "config")
-        } else {
-            ModelConfig::preset(config_or_preset)
-        }
-        .map_err(core_err)?;
-        Ok(Model { inner: Encoder::random(cfg, seed as u64).map_err(core_err)? })
+        let cfg = ModelConfig::from_json_or_preset(config_or_preset).map_err(coded)?;
+        Ok(Model { inner: Encoder::random(cfg, seed as u64).map_err(coded)? })
     }
 
     pub fn config(&self) -> String {
@@ -48,10 +39,11 @@ impl Model {
     }
 
     /// Returns `{ hidden: Float32Array, logits: Float32Array | null }`.
+    #[wasm_bindgen(unchecked_return_type = "ForwardOutput")]
     pub fn forward(&self, ids: &[u32], type_ids: &[u32], mask: &[u8], batch: u32, seq: u32, with_head: bool) -> Result<JsValue, JsValue> {
         let b = Batch { ids, type_ids, mask, batch: batch as usize, seq: seq as usize };
-        let hidden = self.inner.forward(&b).map_err(core_err)?;
-        let logits = if with_head { Some(self.inner.head_logits(&hidden, b.batch, b.seq).map_err(core_err)?) } else { None };
+        let hidden = self.inner.forward(&b).map_err(coded)?;
+        let logits = if with_head { Some(self.inner.head_logits(&hidden, b.batch, b.seq).map_err(coded)?) } else { None };
         let out = js_sys::Object::new();
         js_sys::Reflect::set(&out, &"hidden".into(), &js_sys::Float32Array::from(hidden.as_slice()))?;
         let logits = logits.map_or(JsValue::NULL, |l| js_sys::Float32Array::from(l.as_slice()).into());
@@ -63,5 +55,5 @@ impl Model {
 /// config.json text of a named preset (errors list the known names).
 #[wasm_bindgen(js_name = presetConfig)]
 pub fn preset_config(name: &str) -> Result<String, JsValue> {
-    Ok(ModelConfig::preset(name).map_err(core_err)?.to_json())
+    Ok(ModelConfig::preset(name).map_err(coded)?.to_json())
 }

@@ -7,11 +7,7 @@ use biomeg_text as bt;
 use js_sys::{Array, Object, Reflect, Uint32Array};
 use wasm_bindgen::prelude::*;
 
-use crate::js_err;
-
-fn text_err(e: bt::TextError) -> JsValue {
-    js_err(e.code(), e)
-}
+use crate::coded;
 
 fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
@@ -45,23 +41,24 @@ pub struct Tokenizer {
 impl Tokenizer {
     #[wasm_bindgen(js_name = fromVocab)]
     pub fn from_vocab(vocabText: &str, lowercase: Option<bool>, source: &str) -> Result<Tokenizer, JsValue> {
-        let t = bt::TextTokenizer::from_vocab_txt(vocabText, lowercase, source).map_err(text_err)?;
+        let t = bt::TextTokenizer::from_vocab_txt(vocabText, lowercase, source).map_err(coded)?;
         Ok(Tokenizer { inner: t })
     }
 
     #[wasm_bindgen(js_name = fromTokenizerJson)]
     pub fn from_tokenizer_json(json: &str, source: &str) -> Result<Tokenizer, JsValue> {
-        let t = bt::TextTokenizer::from_tokenizer_json(json, source).map_err(text_err)?;
+        let t = bt::TextTokenizer::from_tokenizer_json(json, source).map_err(coded)?;
         Ok(Tokenizer { inner: t })
     }
 
+    #[wasm_bindgen(unchecked_return_type = "Encoded")]
     pub fn encode(&self, text: &str) -> Result<Object, JsValue> {
-        self.inner.encode(text).map(encoded).map_err(text_err)
+        self.inner.encode(text).map(encoded).map_err(coded)
     }
 
-    #[wasm_bindgen(js_name = encodeWords)]
+    #[wasm_bindgen(js_name = encodeWords, unchecked_return_type = "Encoded")]
     pub fn encode_words(&self, words: Vec<String>) -> Result<Object, JsValue> {
-        self.inner.encode_words(&words).map(encoded).map_err(text_err)
+        self.inner.encode_words(&words).map(encoded).map_err(coded)
     }
 
     #[wasm_bindgen(js_name = tokenToId)]
@@ -83,7 +80,7 @@ impl Tokenizer {
         self.inner.lowercase()
     }
 
-    #[wasm_bindgen(js_name = specialIds)]
+    #[wasm_bindgen(js_name = specialIds, unchecked_return_type = "SpecialIds")]
     pub fn special_ids(&self) -> Object {
         let s = self.inner.special_ids();
         let obj = Object::new();
@@ -105,23 +102,22 @@ impl Tokenizer {
         source: String,
     ) -> Result<String, JsValue> {
         let opts = bt::BreakoutOptions { top_k: topK as usize, source };
-        bt::breakout_packed_json(&self.inner, text, wordLengths, sentenceLengths, &labelNames, labelIds, &opts)
-            .map_err(text_err)
+        bt::breakout_packed_json(&self.inner, text, wordLengths, sentenceLengths, &labelNames, labelIds, &opts).map_err(coded)
     }
 
     #[wasm_bindgen(js_name = labelExamples)]
     pub fn label_examples(&self, words: Vec<String>, labels: Vec<String>) -> Result<String, JsValue> {
-        bt::label_examples_json(&self.inner, &words, &labels).map_err(text_err)
+        bt::label_examples_json(&self.inner, &words, &labels).map_err(coded)
     }
 }
 
 #[wasm_bindgen(js_name = alignLabels)]
 pub fn align_labels(wordIds: &[u32], labels: &[i32], scheme: &str, ignoreIndex: i32) -> Result<Vec<i32>, JsValue> {
-    let scheme: bt::LabelScheme = scheme.parse().map_err(text_err)?;
-    bt::align_labels(wordIds, labels, scheme, ignoreIndex).map_err(text_err)
+    let scheme: bt::LabelScheme = scheme.parse().map_err(coded)?;
+    bt::align_labels(wordIds, labels, scheme, ignoreIndex).map_err(coded)
 }
 
 #[wasm_bindgen(js_name = trainVocab)]
 pub fn train_vocab(corpus: &str, optionsJson: &str) -> Result<String, JsValue> {
-    bt::train_vocab_json(corpus, optionsJson).map_err(text_err)
+    bt::train_vocab_json(corpus, optionsJson).map_err(coded)
 }

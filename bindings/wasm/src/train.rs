@@ -2,16 +2,12 @@
 //! (bindings/node/src/train.rs). Calls are synchronous here; the TS layer awaits both alike.
 #![allow(non_snake_case)]
 
-use biomeg_core::train::{TrainError, TrainOptions, Trainer};
-use biomeg_core::{self as core, Batch};
+use biomeg_core::train::Trainer;
+use biomeg_core::Batch;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use crate::js_err;
-
-fn train_err(e: TrainError) -> JsValue {
-    js_err(e.code(), e)
-}
+use crate::coded;
 
 fn set(obj: &Object, key: &str, value: JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
@@ -26,18 +22,14 @@ pub struct TrainSession {
 impl TrainSession {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(configJson: &str, weights: &[u8], optionsJson: &str) -> Result<TrainSession, JsValue> {
-        let run = || -> Result<Trainer, TrainError> {
-            let enc = core::load_from_bytes(configJson, "config.json", weights, "model.safetensors")?;
-            let opts = TrainOptions::from_json(optionsJson)?.with_model_config(configJson, optionsJson);
-            Trainer::new(enc, opts)
-        };
-        Ok(TrainSession { inner: run().map_err(train_err)? })
+        Ok(TrainSession { inner: Trainer::from_bytes(configJson, weights, optionsJson).map_err(coded)? })
     }
 
     /// Returns `{ loss, counted, updated, lr, gradNorm, step }` as on Node.
+    #[wasm_bindgen(unchecked_return_type = "StepResult")]
     pub fn step(&mut self, ids: &[u32], typeIds: &[u32], mask: &[u8], labels: &[i32], batch: u32, seq: u32) -> Result<JsValue, JsValue> {
         let b = Batch { ids, type_ids: typeIds, mask, batch: batch as usize, seq: seq as usize };
-        let o = self.inner.train_step(&b, labels).map_err(train_err)?;
+        let o = self.inner.train_step(&b, labels).map_err(coded)?;
         let obj = Object::new();
         set(&obj, "loss", JsValue::from_f64(o.loss as f64));
         set(&obj, "counted", JsValue::from_f64(o.counted as f64));
@@ -51,13 +43,13 @@ impl TrainSession {
     #[wasm_bindgen(js_name = evalLogits)]
     pub fn eval_logits(&self, ids: &[u32], typeIds: &[u32], mask: &[u8], batch: u32, seq: u32) -> Result<Vec<f32>, JsValue> {
         let b = Batch { ids, type_ids: typeIds, mask, batch: batch as usize, seq: seq as usize };
-        self.inner.eval_logits(&b).map_err(train_err)
+        self.inner.eval_logits(&b).map_err(coded)
     }
 
     #[wasm_bindgen(js_name = evalLoss)]
     pub fn eval_loss(&self, ids: &[u32], typeIds: &[u32], mask: &[u8], labels: &[i32], batch: u32, seq: u32) -> Result<f64, JsValue> {
         let b = Batch { ids, type_ids: typeIds, mask, batch: batch as usize, seq: seq as usize };
-        self.inner.eval_loss(&b, labels).map(|l| l as f64).map_err(train_err)
+        self.inner.eval_loss(&b, labels).map(|l| l as f64).map_err(coded)
     }
 
     #[wasm_bindgen(js_name = saveState)]
@@ -67,7 +59,7 @@ impl TrainSession {
 
     #[wasm_bindgen(js_name = loadState)]
     pub fn load_state(&mut self, bytes: &[u8], name: &str) -> Result<(), JsValue> {
-        self.inner.load_state(bytes, name).map_err(train_err)
+        self.inner.load_state(bytes, name).map_err(coded)
     }
 
     #[wasm_bindgen(js_name = exportWeights)]

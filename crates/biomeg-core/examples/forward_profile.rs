@@ -1,5 +1,8 @@
 //! Where a bert-base forward (8 x 128) spends its time: `cargo run --release --example forward_profile [preset] [threads]`.
-use biomeg_core::kernels::{attention::{fused_attention, AttnShape}, ops, set_threads};
+use biomeg_core::kernels::{
+    attention::{fused_attention, AttnShape},
+    ops, set_threads,
+};
 use biomeg_core::{Batch, Encoder, ModelConfig};
 use std::time::Instant;
 
@@ -23,7 +26,11 @@ fn main() {
     let mut ctx = vec![0f32; tk * h];
     let mut tmp = vec![0f32; tk * h];
     let mut inter = vec![0f32; tk * cfg.intermediate];
-    let time = |f: &mut dyn FnMut()| { let t = Instant::now(); f(); t.elapsed().as_secs_f64() * cfg.layers as f64 };
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * cfg.layers as f64
+    };
     let g_qkv = time(&mut || l.qkv.forward(&x, tk, &mut qkv));
     let key_mask = vec![true; tk];
     let shape = AttnShape { batch: b, seq: s, heads: cfg.heads, head_dim: cfg.head_dim() };

@@ -1,17 +1,27 @@
 //! Quick GEMM speed probe: `cargo run --release -p biomeg-core --example gemm_speed -- M K N THREADS [ta]`.
-use biomeg_core::kernels::{gemm::{gemm_with, MatRef}, peak::fma_peak_gflops, simd};
+use biomeg_core::kernels::{
+    gemm::{gemm_with, MatRef},
+    peak::fma_peak_gflops,
+    simd,
+};
 use std::time::Instant;
 
 fn main() {
     let a: Vec<usize> = std::env::args().skip(1).take(4).map(|s| s.parse().unwrap()).collect();
-    let (m, k, n, t) = (a.first().copied().unwrap_or(1024), a.get(1).copied().unwrap_or(768), a.get(2).copied().unwrap_or(3072), a.get(3).copied().unwrap_or(2));
+    let (m, k, n, t) = (
+        a.first().copied().unwrap_or(1024),
+        a.get(1).copied().unwrap_or(768),
+        a.get(2).copied().unwrap_or(3072),
+        a.get(3).copied().unwrap_or(2),
+    );
     let x = vec![0.5f32; m * k];
     let w = vec![0.25f32; n * k];
     let mut c = vec![0f32; m * n];
     let isa = simd::detect();
     // 5th argument "ta": A is given transposed (k x m storage), as in a weight gradient dY^T X.
     let ta = std::env::args().nth(5).as_deref() == Some("ta");
-    let (a_ref, b_ref) = if ta { (MatRef::transposed(&x, m), MatRef::row_major(&w, n)) } else { (MatRef::row_major(&x, k), MatRef::transposed(&w, k)) };
+    let (a_ref, b_ref) =
+        if ta { (MatRef::transposed(&x, m), MatRef::row_major(&w, n)) } else { (MatRef::row_major(&x, k), MatRef::transposed(&w, k)) };
     let mut best = f64::MAX;
     for _ in 0..10 {
         let s = Instant::now();

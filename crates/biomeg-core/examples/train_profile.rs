@@ -1,7 +1,8 @@
 //! Where a training step spends its time (MiniLM-sized BERT, token head, batch 32 x 64 by default):
 //! `cargo run --release -p biomeg-core --example train_profile [batch] [seq] [threads]`.
+use biomeg_core::forward::DropCfg;
 use biomeg_core::kernels::set_threads;
-use biomeg_core::train::{backprop, Trainer, TrainOptions};
+use biomeg_core::train::{TrainOptions, Trainer};
 use biomeg_core::{Batch, Encoder, ModelConfig};
 use std::time::Instant;
 
@@ -11,7 +12,8 @@ fn main() {
     set_threads(t);
     let cfg = ModelConfig::from_json(r#"{"model_type":"bert","vocab_size":30522,"hidden_size":384,"num_hidden_layers":6,"num_attention_heads":12,"intermediate_size":1536,"max_position_embeddings":512,"type_vocab_size":2}"#, "minilm-like").unwrap();
     let enc = Encoder::random(cfg, 1).unwrap();
-    let opts = TrainOptions::from_json(r#"{"lr":5e-5,"newHead":{"task":"token","labels":["O","B-Chemical","I-Chemical"],"layers":1}}"#).unwrap();
+    let opts =
+        TrainOptions::from_json(r#"{"lr":5e-5,"newHead":{"task":"token","labels":["O","B-Chemical","I-Chemical"],"layers":1}}"#).unwrap();
     let mut tr = Trainer::new(enc, opts).unwrap();
     let ids: Vec<u32> = (0..b * s).map(|i| 1000 + (i as u32 * 7919) % 20000).collect();
     let mask = vec![1u8; b * s];
@@ -26,9 +28,14 @@ fn main() {
     let step = t0.elapsed().as_secs_f64() / n as f64;
     let t1 = Instant::now();
     for _ in 0..n {
-        let _ = backprop::forward(&tr.enc, &batch, backprop::DropCfg::OFF);
+        let _ = tr.enc.forward_train(&batch, DropCfg::OFF).unwrap();
     }
     let fwd = t1.elapsed().as_secs_f64() / n as f64;
-    println!("batch {b}x{s} threads {t}: step {:.0} ms ({:.0} tokens/s), forward-with-cache {:.0} ms, backward+update ~{:.0} ms",
-        step * 1e3, (b * s) as f64 / step, fwd * 1e3, (step - fwd) * 1e3);
+    println!(
+        "batch {b}x{s} threads {t}: step {:.0} ms ({:.0} tokens/s), forward-with-cache {:.0} ms, backward+update ~{:.0} ms",
+        step * 1e3,
+        (b * s) as f64 / step,
+        fwd * 1e3,
+        (step - fwd) * 1e3
+    );
 }

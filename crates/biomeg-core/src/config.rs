@@ -1,7 +1,8 @@
 //! Model configuration: read from a Hugging Face config.json, or a named preset.
 
 use crate::error::{CoreError, Result};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
@@ -11,7 +12,8 @@ pub enum Arch {
     PreLn,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HeadTask {
     Token,
     Sequence,
@@ -40,6 +42,9 @@ pub struct HeadConfig {
     pub num_labels: usize,
     /// Activation between the two layers of a 2-FC head ("relu", "gelu", "tanh"); None = default.
     pub activation: Option<String>,
+    /// A 1-FC sequence head behind BERT's pooler (dense + tanh on [CLS]), as Hugging Face's
+    /// *ForSequenceClassification; found from the tensor names when loading.
+    pub pooled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,16 +71,12 @@ impl ModelConfig {
         self.hidden / self.heads
     }
 
-    /// Parameters of the encoder this config describes (heads excluded). u64: on wasm32 a usize
-    /// would overflow for the large presets.
+    /// Parameters of the encoder this config describes (heads excluded), counted on the
+    /// parameter schema without allocating. u64: on wasm32 a usize would overflow for the large
+    /// presets.
     pub fn encoder_params(&self) -> u64 {
-        let (h, e, i) = (self.hidden as u64, self.embedding_size as u64, self.intermediate as u64);
-        let (v, p, t, l) = (self.vocab_size as u64, self.max_positions as u64, self.type_vocab as u64, self.layers as u64);
-        let emb = (v + p + t) * e + if e != h { e * h + h } else { 0 };
-        let layer = 4 * h * h + 2 * h * i + 9 * h + i;
-        // post-LN: LayerNorm on the embeddings; pre-LN: a final LayerNorm instead
-        let ln = if self.arch == Arch::PostLn { 2 * e } else { 2 * h };
-        emb + l * layer + ln
+        let skeleton = crate::model::Encoder::skeleton(ModelConfig { head: None, ..self.clone() });
+        crate::params::params(&skeleton).iter().map(|(info, _)| info.numel() as u64).sum()
     }
 
     /// wasm32 addresses at most 4 GiB: refuse up front a model whose fp32 weights cannot fit
@@ -98,81 +99,72 @@ impl ModelConfig {
     /// Parse config.json text; `file` names it in errors.
     pub fn from_json(text: &str, file: &str) -> Result<Self> {
         let bad = |msg: String| CoreError::Config { file: file.to_string(), msg };
-        let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-        let model_type = v.get("model_type").and_then(Value::as_str).ok_or_else(|| bad("missing string field 'model_type'".into()))?;
-        let arch = match model_type {
+        let v: HfConfig = parse_json(text, "key").map_err(bad)?;
+        let arch = match v.model_type.as_str() {
             "bert" | "electra" => Arch::PostLn,
             "megatron-bert" | "megatron_bert" => Arch::PreLn,
             other => return Err(CoreError::UnknownModelType { file: file.into(), model_type: other.into() }),
         };
-        let num = |k: &str| -> Result<usize> {
-            v.get(k).and_then(Value::as_u64).map(|n| n as usize).ok_or_else(|| bad(format!("missing integer field '{k}'")))
-        };
-        let opt = |k: &str, d: usize| v.get(k).and_then(Value::as_u64).map(|n| n as usize).unwrap_or(d);
-        let hidden = num("hidden_size")?;
-        let heads = num("num_attention_heads")?;
+        let (hidden, heads) = (v.hidden_size, v.num_attention_heads);
         if heads == 0 || hidden % heads != 0 {
             return Err(bad(format!("hidden_size {hidden} is not divisible by num_attention_heads {heads}")));
         }
-        if let Some(act) = v.get("hidden_act").and_then(Value::as_str) {
-            if act != "gelu" {
-                return Err(bad(format!("hidden_act '{act}' is not supported (only the erf form 'gelu')")));
-            }
+        if let Some(act) = v.hidden_act.as_deref().filter(|a| *a != "gelu") {
+            return Err(bad(format!("hidden_act '{act}' is not supported (only the erf form 'gelu')")));
         }
-        let mut labels: Vec<(usize, String)> = v
-            .get("id2label")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, l)| Some((k.parse().ok()?, l.as_str()?.to_string()))).collect())
-            .unwrap_or_default();
+        let mut labels: Vec<(usize, String)> = v.id2label.into_iter().filter_map(|(k, l)| Some((k.parse().ok()?, l))).collect();
         labels.sort();
         let labels: Vec<String> = labels.into_iter().map(|(_, l)| l).collect();
-        let num_labels = v.get("num_labels").and_then(Value::as_u64).map(|n| n as usize).unwrap_or(labels.len().max(2));
-        let head = match v.get("biomeg_head") {
-            None | Some(Value::Null) => None,
+        let num_labels = v.num_labels.unwrap_or(labels.len().max(2));
+        let head = match v.biomeg_head {
+            None => None,
             Some(h) => {
-                let task = match h.get("task").and_then(Value::as_str) {
-                    Some("token") => HeadTask::Token,
-                    Some("sequence") => HeadTask::Sequence,
-                    Some("qa") => HeadTask::Qa,
-                    Some("discriminator") => HeadTask::Discriminator,
-                    t => return Err(bad(format!("biomeg_head.task {t:?} is not one of token, sequence, qa, discriminator"))),
-                };
-                let layers = h.get("layers").and_then(Value::as_u64).unwrap_or(1) as usize;
-                if !(1..=2).contains(&layers) {
-                    return Err(bad(format!("biomeg_head.layers must be 1 or 2, got {layers}")));
+                if !(1..=2).contains(&h.layers) {
+                    return Err(bad(format!("biomeg_head.layers must be 1 or 2, got {}", h.layers)));
                 }
-                let hidden_h = h.get("hidden").and_then(Value::as_u64).unwrap_or(0) as usize;
-                let n = match task {
+                if let Some(a) = h.activation.as_deref().filter(|a| !["relu", "gelu", "tanh"].contains(a)) {
+                    return Err(bad(format!("biomeg_head.activation '{a}' is not one of relu, gelu, tanh")));
+                }
+                let n = match h.task {
                     HeadTask::Qa => 2,
                     HeadTask::Discriminator => 1,
                     _ => num_labels,
                 };
-                let activation = h.get("activation").and_then(Value::as_str).map(str::to_string);
-                if let Some(a) = &activation {
-                    if !["relu", "gelu", "tanh"].contains(&a.as_str()) {
-                        return Err(bad(format!("biomeg_head.activation '{a}' is not one of relu, gelu, tanh")));
-                    }
-                }
-                Some(HeadConfig { task, layers, hidden: hidden_h, num_labels: n, activation })
+                Some(HeadConfig {
+                    task: h.task,
+                    layers: h.layers,
+                    hidden: h.hidden,
+                    num_labels: n,
+                    activation: h.activation,
+                    pooled: false,
+                })
             }
         };
-        let cfg = ModelConfig {
-            model_type: model_type.to_string(),
+        Ok(ModelConfig {
+            model_type: v.model_type,
             arch,
-            vocab_size: num("vocab_size")?,
+            vocab_size: v.vocab_size,
             hidden,
-            embedding_size: opt("embedding_size", hidden),
-            layers: num("num_hidden_layers")?,
+            embedding_size: v.embedding_size.unwrap_or(hidden),
+            layers: v.num_hidden_layers,
             heads,
-            intermediate: num("intermediate_size")?,
-            max_positions: opt("max_position_embeddings", 512),
-            type_vocab: opt("type_vocab_size", 2),
-            eps: v.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-12) as f32,
+            intermediate: v.intermediate_size,
+            max_positions: v.max_position_embeddings,
+            type_vocab: v.type_vocab_size,
+            eps: v.layer_norm_eps,
             num_labels,
             labels,
             head,
-        };
-        Ok(cfg)
+        })
+    }
+
+    /// config.json text (starts with `{`) or a preset name: what `Model.random` accepts.
+    pub fn from_json_or_preset(s: &str) -> Result<Self> {
+        if s.trim_start().starts_with('{') {
+            Self::from_json(s, "config")
+        } else {
+            Self::preset(s)
+        }
     }
 
     /// Named presets (random init, for benchmarks): shapes from the papers.
@@ -184,12 +176,7 @@ impl ModelConfig {
             "biomegatron-345m" => ("megatron-bert", 24, 1024, 16),
             "biomegatron-800m" => ("megatron-bert", 36, 1280, 20),
             "biomegatron-1.2b" => ("megatron-bert", 24, 2048, 16),
-            other => {
-                return Err(CoreError::Input(format!(
-                    "unknown preset '{other}' (known: {})",
-                    PRESETS.join(", ")
-                )))
-            }
+            other => return Err(CoreError::Input(format!("unknown preset '{other}' (known: {})", PRESETS.join(", ")))),
         };
         Ok(ModelConfig {
             model_type: model_type.into(),
@@ -211,33 +198,110 @@ impl ModelConfig {
 
     /// Back to config.json form (what a saved random model or `info` shows).
     pub fn to_json(&self) -> String {
-        let mut v = serde_json::json!({
-            "model_type": self.model_type,
-            "vocab_size": self.vocab_size,
-            "hidden_size": self.hidden,
-            "num_hidden_layers": self.layers,
-            "num_attention_heads": self.heads,
-            "intermediate_size": self.intermediate,
-            "max_position_embeddings": self.max_positions,
-            "type_vocab_size": self.type_vocab,
-            "layer_norm_eps": self.eps,
-            "hidden_act": "gelu",
-            "num_labels": self.num_labels,
-        });
-        if self.embedding_size != self.hidden {
-            v["embedding_size"] = self.embedding_size.into();
-        }
-        if !self.labels.is_empty() {
-            v["id2label"] = self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), Value::from(l.clone()))).collect::<serde_json::Map<_, _>>().into();
-        }
-        if let Some(h) = &self.head {
-            v["biomeg_head"] = serde_json::json!({"task": h.task.name(), "layers": h.layers, "hidden": h.hidden});
-            if let Some(a) = &h.activation {
-                v["biomeg_head"]["activation"] = a.clone().into();
-            }
-        }
-        v.to_string()
+        let v = HfConfig {
+            model_type: self.model_type.clone(),
+            vocab_size: self.vocab_size,
+            hidden_size: self.hidden,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            intermediate_size: self.intermediate,
+            embedding_size: (self.embedding_size != self.hidden).then_some(self.embedding_size),
+            max_position_embeddings: self.max_positions,
+            type_vocab_size: self.type_vocab,
+            layer_norm_eps: self.eps,
+            hidden_act: Some("gelu".into()),
+            id2label: self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect(),
+            num_labels: Some(self.num_labels),
+            biomeg_head: self.head.as_ref().map(|h| HeadJson {
+                task: h.task,
+                layers: h.layers,
+                hidden: h.hidden,
+                activation: h.activation.clone(),
+            }),
+        };
+        serde_json::to_string(&v).expect("a config serializes")
     }
+}
+
+/// config.json as Hugging Face writes it: the fields biomeg reads (others are ignored).
+#[derive(Serialize, Deserialize)]
+struct HfConfig {
+    model_type: String,
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    embedding_size: Option<usize>,
+    #[serde(default = "default_max_positions")]
+    max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    layer_norm_eps: f32,
+    #[serde(default)]
+    hidden_act: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    id2label: BTreeMap<String, String>,
+    #[serde(default)]
+    num_labels: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    biomeg_head: Option<HeadJson>,
+}
+
+/// `biomeg_head` in config.json (other keys, e.g. the fixtures' tensor names, are ignored).
+#[derive(Serialize, Deserialize)]
+struct HeadJson {
+    task: HeadTask,
+    #[serde(default = "one")]
+    layers: usize,
+    #[serde(default)]
+    hidden: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activation: Option<String>,
+}
+
+fn default_max_positions() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f32 {
+    1e-12
+}
+fn one() -> usize {
+    1
+}
+
+/// Deserialize JSON text; an error names the field at fault (`biomeg_head.task: unknown variant
+/// ...`), and an unknown key reads "unknown {what} 'k' (known: a, b, ...)" at the top level or
+/// "unknown {path} key 'k' (...)" inside an object.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> std::result::Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let full = inner.to_string();
+        let msg = full.split(" at line ").next().unwrap_or(&full);
+        if inner.is_syntax() || inner.is_eof() {
+            return format!("invalid JSON: {msg}");
+        }
+        // serde: "unknown field `k`, expected one of `a`, `b`" (or "expected `a`")
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let (key, known) = rest.split_once('`').unwrap_or((rest, ""));
+            let known = known.trim_start_matches(", expected one of ").trim_start_matches(", expected ").replace('`', "");
+            let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
+            let what = if parent.is_empty() { what.to_string() } else { format!("{parent} key") };
+            return format!("unknown {what} '{key}' (known: {known})");
+        }
+        if path == "." || path.is_empty() {
+            msg.to_string()
+        } else {
+            format!("{path}: {msg}")
+        }
+    })
 }
 
 pub const PRESETS: &[&str] = &["tiny", "bert-base", "bert-large", "biomegatron-345m", "biomegatron-800m", "biomegatron-1.2b"];

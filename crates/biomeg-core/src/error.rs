@@ -43,16 +43,14 @@ impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CoreError::Config { file, msg } => write!(f, "{file}: {msg}"),
-            CoreError::UnknownModelType { file, model_type } => write!(
-                f,
-                "{file}: unknown model_type '{model_type}' (supported: bert, megatron-bert, electra)"
-            ),
+            CoreError::UnknownModelType { file, model_type } => {
+                write!(f, "{file}: unknown model_type '{model_type}' (supported: bert, megatron-bert, electra)")
+            }
             CoreError::Weights { file, msg } => write!(f, "{file}: {msg}"),
             CoreError::MissingTensor { file, name } => write!(f, "{file}: tensor '{name}' is missing"),
-            CoreError::Shape { file, name, expected, found } => write!(
-                f,
-                "{file}: tensor '{name}' has shape {found:?} but config.json implies {expected:?}"
-            ),
+            CoreError::Shape { file, name, expected, found } => {
+                write!(f, "{file}: tensor '{name}' has shape {found:?} but config.json implies {expected:?}")
+            }
             CoreError::Input(msg) => write!(f, "{msg}"),
             CoreError::Io { file, msg } => write!(f, "{file}: {msg}"),
             CoreError::NoCuda(msg) => write!(f, "{msg}"),

@@ -3,8 +3,10 @@
 
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod kernels;
 pub mod model;
+pub mod params;
 pub mod rng;
 pub mod train;
 pub mod weights;

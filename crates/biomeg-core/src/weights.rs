@@ -135,7 +135,12 @@ impl<S: ByteSource> SafeTensors<S> {
     pub fn read_into(&self, name: &str, shape: &[usize], out: &mut [f32]) -> Result<()> {
         let info = self.tensors.get(name).ok_or_else(|| CoreError::MissingTensor { file: self.file.clone(), name: name.into() })?;
         if info.shape != shape {
-            return Err(CoreError::Shape { file: self.file.clone(), name: name.into(), expected: shape.to_vec(), found: info.shape.clone() });
+            return Err(CoreError::Shape {
+                file: self.file.clone(),
+                name: name.into(),
+                expected: shape.to_vec(),
+                found: info.shape.clone(),
+            });
         }
         debug_assert_eq!(out.len(), shape.iter().product::<usize>());
         let off = self.data_start + info.begin;
@@ -163,7 +168,10 @@ impl<S: ByteSource> SafeTensors<S> {
             }
         }
         if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-            return Err(CoreError::Weights { file: self.file.clone(), msg: format!("tensor '{name}' holds a non-finite value at index {i}") });
+            return Err(CoreError::Weights {
+                file: self.file.clone(),
+                msg: format!("tensor '{name}' holds a non-finite value at index {i}"),
+            });
         }
         Ok(())
     }

@@ -56,7 +56,8 @@ fn case(name: &str) {
     let enc = biomeg_core::load_from_bytes(&cfg, "config.json", &w, "model.safetensors").unwrap();
     let fx_bytes = std::fs::read(root().join(format!("test/fixtures/train/{name}.safetensors"))).unwrap();
     let fx = SafeTensors::open(fx_bytes.as_slice(), name).unwrap();
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join(format!("test/fixtures/train/{name}.json"))).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(format!("test/fixtures/train/{name}.json"))).unwrap()).unwrap();
     let hp = &meta["hyperparameters"];
     let mut opts = TrainOptions::from_json(&hp.to_string()).unwrap().with_model_config(&cfg, "{}");
     opts.hidden_dropout = 0.0;

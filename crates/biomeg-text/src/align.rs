@@ -1,5 +1,5 @@
 //! Word-label -> sub-token-label alignment for the two labelling schemes of BioMegatron's NER
-//! study (PAPERS.md): (a) `All`: every sub-token carries its word's label (B B B B B);
+//! study (docs/papers.md): (a) `All`: every sub-token carries its word's label (B B B B B);
 //! (b) `First`: only the first sub-token does, the rest are masked out of loss and prediction
 //! (B X X X X).
 

@@ -169,10 +169,7 @@ pub fn breakout<S: AsRef<str>, L: AsRef<str>>(
 ) -> Result<BreakoutReport, TextError> {
     let src = &opts.source;
     if words.len() != labels.len() {
-        return Err(TextError::BadData {
-            source: src.clone(),
-            msg: format!("{} words but {} labels", words.len(), labels.len()),
-        });
+        return Err(TextError::BadData { source: src.clone(), msg: format!("{} words but {} labels", words.len(), labels.len()) });
     }
     let total: u64 = sentence_lengths.iter().map(|&n| n as u64).sum();
     if total != words.len() as u64 {
@@ -358,9 +355,10 @@ pub fn breakout_packed_json<L: AsRef<str>>(
     let labels = label_ids
         .iter()
         .map(|&i| {
-            label_names.get(i as usize).map(|l| l.as_ref()).ok_or_else(|| {
-                TextError::BadArgument(format!("label id {i} but only {} label names", label_names.len()))
-            })
+            label_names
+                .get(i as usize)
+                .map(|l| l.as_ref())
+                .ok_or_else(|| TextError::BadArgument(format!("label id {i} but only {} label names", label_names.len())))
         })
         .collect::<Result<Vec<&str>, TextError>>()?;
     breakout_json(tok, &words, sentence_lengths, &labels, opts)

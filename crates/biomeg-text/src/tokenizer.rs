@@ -104,11 +104,7 @@ fn is_special_entry(tok: &str) -> bool {
 /// entries excluded) contain an upper-case letter.
 pub fn detect_lowercase<S: AsRef<str>>(entries: &[S]) -> bool {
     let total = entries.len().max(1) as f64;
-    let upper = entries
-        .iter()
-        .map(|e| e.as_ref())
-        .filter(|e| !is_special_entry(e) && e.chars().any(char::is_uppercase))
-        .count() as f64;
+    let upper = entries.iter().map(|e| e.as_ref()).filter(|e| !is_special_entry(e) && e.chars().any(char::is_uppercase)).count() as f64;
     upper / total < UNCASED_MAX_UPPER_FRACTION
 }
 
@@ -192,11 +188,8 @@ impl TextTokenizer {
         inner.with_pre_tokenizer(Some(BertPreTokenizer));
         // As Hugging Face does: the special tokens in the vocabulary are matched in the raw text
         // ("[CLS]" stays one token) and never split or lowercased.
-        let specials: Vec<AddedToken> = BERT_SPECIALS
-            .iter()
-            .filter(|t| inner.token_to_id(t).is_some())
-            .map(|t| AddedToken::from(*t, true))
-            .collect();
+        let specials: Vec<AddedToken> =
+            BERT_SPECIALS.iter().filter(|t| inner.token_to_id(t).is_some()).map(|t| AddedToken::from(*t, true)).collect();
         inner.add_special_tokens(&specials);
         let special = special_ids_of(&inner);
         Ok(TextTokenizer { inner, lowercase, special, source: source.to_string() })
@@ -207,9 +200,8 @@ impl TextTokenizer {
     pub fn from_tokenizer_json(json: &str, source: &str) -> Result<Self, TextError> {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| TextError::BadTokenizer { source: source.to_string(), msg: format!("not valid JSON: {e}") })?;
-        let mut inner: Tokenizer = json
-            .parse()
-            .map_err(|e| TextError::BadTokenizer { source: source.to_string(), msg: format!("not a tokenizer.json: {e}") })?;
+        let mut inner: Tokenizer =
+            json.parse().map_err(|e| TextError::BadTokenizer { source: source.to_string(), msg: format!("not a tokenizer.json: {e}") })?;
         // Windowing and padding are the pipelines' job: a tokenizer.json that pads or truncates
         // to a fixed length (all-MiniLM-L6-v2's pads to 128) must not do it here.
         inner.with_padding(None);

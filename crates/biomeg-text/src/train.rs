@@ -173,8 +173,8 @@ pub fn train_vocab(corpus: &str, opts: &TrainOptions) -> Result<TrainedVocab, Te
 /// (`{"size":30000,"lowercase":true,"model":"wordpiece","corpusName":"..."}`), result as
 /// `{"fileName":..., "contents":..., "meta":{...}}`.
 pub fn train_vocab_json(corpus: &str, options_json: &str) -> Result<String, TextError> {
-    let opts: TrainOptions = serde_json::from_str(options_json)
-        .map_err(|e| TextError::BadArgument(format!("vocabulary training options: {e}")))?;
+    let opts: TrainOptions =
+        serde_json::from_str(options_json).map_err(|e| TextError::BadArgument(format!("vocabulary training options: {e}")))?;
     let v = train_vocab(corpus, &opts)?;
     let out = serde_json::json!({ "fileName": v.file_name, "contents": v.contents, "meta": v.meta });
     Ok(out.to_string())

@@ -89,10 +89,7 @@ fn bad_data() {
     let t = tiny(true);
     let e = run(&t, &["hello", "world"], &[2], &["O", "X-Foo"]).err().unwrap();
     assert_eq!(e.code(), "BIOMEG_BAD_DATA");
-    assert_eq!(
-        e.to_string(),
-        "toy.tsv: sentence 1, word 2 (\"world\"): label \"X-Foo\" is not an IOB tag (O, B, I, B-<type>, I-<type>)"
-    );
+    assert_eq!(e.to_string(), "toy.tsv: sentence 1, word 2 (\"world\"): label \"X-Foo\" is not an IOB tag (O, B, I, B-<type>, I-<type>)");
     let e = run(&t, &["hello", "world"], &[3], &["O", "O"]).err().unwrap();
     assert_eq!(e.to_string(), "toy.tsv: sentence lengths add up to 3 but 2 words were given");
     let e = run(&t, &["hello", "world"], &[2], &["O"]).err().unwrap();

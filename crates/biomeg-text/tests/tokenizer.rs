@@ -173,12 +173,9 @@ fn shared_vocab_casing() {
         eprintln!("SKIP shared_vocab_casing: BIOMEG_VOCABS not set");
         return;
     };
-    for (name, lc) in [
-        ("bert-base-cased", false),
-        ("bert-base-uncased", true),
-        ("pubmedbert-base-uncased", true),
-        ("scibert-scivocab-uncased", true),
-    ] {
+    for (name, lc) in
+        [("bert-base-cased", false), ("bert-base-uncased", true), ("pubmedbert-base-uncased", true), ("scibert-scivocab-uncased", true)]
+    {
         let text = std::fs::read_to_string(format!("{dir}/{name}/vocab.txt")).unwrap();
         let t = TextTokenizer::from_vocab_txt(&text, None, name).unwrap();
         assert_eq!(t.lowercase(), lc, "{name}");

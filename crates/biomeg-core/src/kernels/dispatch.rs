@@ -41,7 +41,17 @@ pub fn matmul(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32],
 
 /// As `matmul`, but on the device asked for (tests compare the two); errors if CUDA is absent.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_on(device: GemmDevice, m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) -> Result<(), String> {
+pub fn matmul_on(
+    device: GemmDevice,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef,
+    b: MatRef,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> Result<(), String> {
     match device {
         GemmDevice::Cpu => {
             gemm(m, n, k, a, b, c, ldc, accumulate);
@@ -107,7 +117,20 @@ mod cuda {
     type CublasCreate = unsafe extern "C" fn(*mut *mut c_void) -> c_int;
     #[allow(clippy::type_complexity)]
     type CublasSgemm = unsafe extern "C" fn(
-        *mut c_void, c_int, c_int, c_int, c_int, c_int, *const f32, *const f32, c_int, *const f32, c_int, *const f32, *mut f32, c_int,
+        *mut c_void,
+        c_int,
+        c_int,
+        c_int,
+        c_int,
+        c_int,
+        *const f32,
+        *const f32,
+        c_int,
+        *const f32,
+        c_int,
+        *const f32,
+        *mut f32,
+        c_int,
     ) -> c_int;
 
     const H2D: c_int = 1;
@@ -213,7 +236,17 @@ mod cuda {
 
         /// Row-major C[m,n] (+)= A[m,k] B[k,n] via column-major cuBLAS computing C^T = B^T A^T.
         #[allow(clippy::too_many_arguments)]
-        pub fn sgemm(&self, m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) -> Result<(), String> {
+        pub fn sgemm(
+            &self,
+            m: usize,
+            n: usize,
+            k: usize,
+            a: MatRef,
+            b: MatRef,
+            c: &mut [f32],
+            ldc: usize,
+            accumulate: bool,
+        ) -> Result<(), String> {
             if a.cs != 1 || a.rs != k {
                 return Err("cuBLAS path needs a contiguous row-major A".into());
             }
@@ -234,8 +267,20 @@ mod cuda {
             // SAFETY: device buffers sized above; dims fit in i32.
             unsafe {
                 let rc = (self.sgemm_fn)(
-                    *handle as *mut c_void, op_b, OP_N, n as c_int, m as c_int, k as c_int, &alpha,
-                    db.1 as *const f32, ldb as c_int, da.1 as *const f32, k as c_int, &beta, dc.1 as *mut f32, n as c_int,
+                    *handle as *mut c_void,
+                    op_b,
+                    OP_N,
+                    n as c_int,
+                    m as c_int,
+                    k as c_int,
+                    &alpha,
+                    db.1 as *const f32,
+                    ldb as c_int,
+                    da.1 as *const f32,
+                    k as c_int,
+                    &beta,
+                    dc.1 as *mut f32,
+                    n as c_int,
                 );
                 if rc != 0 {
                     return Err(format!("cublasSgemm failed with status {rc}"));

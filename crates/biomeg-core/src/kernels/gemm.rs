@@ -7,6 +7,7 @@
 //! weight matrix W[n,k] is just B with row stride 1 and column stride k).
 
 use super::simd::{self, Isa};
+use super::SharedMut;
 
 /// A strided read-only matrix view: element (r, c) lives at `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
@@ -46,7 +47,18 @@ pub fn gemm(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], l
 
 /// As `gemm`, with the micro-kernel family and thread count given (benchmarks and tests).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_with(isa: Isa, threads: usize, m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
+pub fn gemm_with(
+    isa: Isa,
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef,
+    b: MatRef,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -61,13 +73,13 @@ pub fn gemm_with(isa: Isa, threads: usize, m: usize, n: usize, k: usize, a: MatR
     }
     let threads = if 2 * m * n * k < PARALLEL_MIN_FLOPS { 1 } else { threads.max(1) };
     if threads == 1 || cfg!(target_arch = "wasm32") {
-        gemm_serial(isa, m, n, k, a, b, CPtr(c.as_mut_ptr()), ldc, accumulate, 0, n);
+        gemm_serial(isa, m, n, k, a, b, SharedMut(c.as_mut_ptr()), ldc, accumulate, 0, n);
         return;
     }
     // Split the longer of M and N: every thread packs the whole of the other operand, so the
     // duplicated packing is the smaller one (activations are usually much taller than weights).
     #[cfg(not(target_arch = "wasm32"))]
-    let (cptr, mr, nr) = (CPtr(c.as_mut_ptr()), isa.mr(), isa.nr());
+    let (cptr, mr, nr) = (SharedMut(c.as_mut_ptr()), isa.mr(), isa.nr());
     #[cfg(not(target_arch = "wasm32"))]
     if m > n {
         let per = m.div_ceil(mr).div_ceil(threads) * mr;
@@ -77,7 +89,7 @@ pub fn gemm_with(isa: Isa, threads: usize, m: usize, n: usize, k: usize, a: MatR
                 if i0 < i1 {
                     let a_rows = MatRef { data: &a.data[i0 * a.rs..], ..a };
                     // SAFETY: rows i0..i1 of C belong to this thread alone.
-                    let c_rows = CPtr(unsafe { cptr.0.add(i0 * ldc) });
+                    let c_rows = SharedMut(unsafe { cptr.0.add(i0 * ldc) });
                     s.spawn(move || gemm_serial(isa, i1 - i0, n, k, a_rows, b, c_rows, ldc, accumulate, 0, n));
                 }
             }
@@ -98,14 +110,20 @@ pub fn gemm_with(isa: Isa, threads: usize, m: usize, n: usize, k: usize, a: MatR
     }
 }
 
-/// A raw C pointer shared by threads that write disjoint column ranges.
-#[derive(Clone, Copy)]
-struct CPtr(*mut f32);
-unsafe impl Send for CPtr {}
-unsafe impl Sync for CPtr {}
-
 #[allow(clippy::too_many_arguments)]
-fn gemm_serial(isa: Isa, m: usize, _n: usize, k: usize, a: MatRef, b: MatRef, c: CPtr, ldc: usize, accumulate: bool, j_begin: usize, j_end: usize) {
+fn gemm_serial(
+    isa: Isa,
+    m: usize,
+    _n: usize,
+    k: usize,
+    a: MatRef,
+    b: MatRef,
+    c: SharedMut,
+    ldc: usize,
+    accumulate: bool,
+    j_begin: usize,
+    j_end: usize,
+) {
     let (mr, nr) = (isa.mr(), isa.nr());
     // Sized to the problem: attention calls this for small blocks many times.
     let mut apack = vec![0f32; MC.min(m.next_multiple_of(mr)) * KC.min(k)];

@@ -1,8 +1,6 @@
 //! Measures this CPU's fp32 FMA peak in the same process that measures GEMM, so the bench can
 //! state GEMM speed as a fraction of a limit taken under the same conditions.
 
-
-
 /// Peak GFLOP/s of independent FMA chains on `threads` threads over about `millis` ms.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn fma_peak_gflops(threads: usize, millis: u64) -> f64 {

@@ -22,7 +22,16 @@ pub fn attention_forward(qkv: &[f32], key_mask: &[bool], s: AttnShape, p_drop: f
 
 /// Backward: given dctx [t, H], returns dqkv [t, 3H].
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward(qkv: &[f32], key_mask: &[bool], s: AttnShape, p_drop: f32, seed: u64, ctx: &[f32], lse: &[f32], dctx: &[f32]) -> Vec<f32> {
+pub fn attention_backward(
+    qkv: &[f32],
+    key_mask: &[bool],
+    s: AttnShape,
+    p_drop: f32,
+    seed: u64,
+    ctx: &[f32],
+    lse: &[f32],
+    dctx: &[f32],
+) -> Vec<f32> {
     let h = s.heads * s.head_dim;
     let mut dqkv = vec![0f32; s.batch * s.seq * 3 * h];
     let d = SharedMut(dqkv.as_mut_ptr());
@@ -33,7 +42,6 @@ pub fn attention_backward(qkv: &[f32], key_mask: &[bool], s: AttnShape, p_drop: 
 /// Query and key block sizes: the largest score block one task holds is BQ x BK.
 const BQ: usize = 64;
 const BK: usize = 128;
-
 
 simd_dispatch! {
     /// One head's backward, blocked like the forward: P is recomputed from S and the saved
@@ -188,7 +196,7 @@ pub(super) mod rowwise {
         }
     }
 
-simd_dispatch! {
+    simd_dispatch! {
         #[allow(clippy::too_many_arguments)]
         pub(super) fn fwd_head_rowwise(qkv: &[f32], key_mask: &[bool], s: AttnShape, bh: usize, p_drop: f32, seed: u64, out: SharedMut, lse_out: SharedMut) {
             let HeadView { b, head, seq, dh, h, ld, mask, scale, kt, th, dscale } = HeadView::new(qkv, key_mask, s, bh, p_drop);
@@ -233,7 +241,7 @@ simd_dispatch! {
             }
         }
     }
-    
+
     simd_dispatch! {
         #[allow(clippy::too_many_arguments)]
         pub(super) fn bwd_head_rowwise(qkv: &[f32], key_mask: &[bool], s: AttnShape, bh: usize, p_drop: f32, seed: u64, ctx: &[f32], lse: &[f32], dctx: &[f32], dqkv: SharedMut) {

@@ -4,13 +4,14 @@
 
 use super::{bad_input, TrainResult};
 use crate::config::{HeadConfig, HeadTask};
-use crate::model::{Act, Encoder, Head, HeadKind, Linear};
-use crate::rng::Rng;
+use crate::model::{Act, Encoder, Head};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `{"task": "token"|"sequence"|"qa", "labels": [...], "layers": 1|2, "hidden": D,
 ///   "activation": "relu"|"gelu"|"tanh", "seed": N, "initStd": s}`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NewHeadJson", rename_all = "camelCase")]
 pub struct NewHead {
     pub task: HeadTask,
     /// Label names (token / sequence heads); QA heads always have 2 outputs (start, end).
@@ -19,96 +20,100 @@ pub struct NewHead {
     /// Width of the first layer of a 2-FC head; 0 = the encoder's hidden size.
     pub hidden: usize,
     /// Activation between the two layers (default relu, NeMo style).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub activation: Option<String>,
     pub seed: u64,
     /// Standard deviation of the weights; None = config.json's initializer_range (else 0.02).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init_std: Option<f32>,
 }
 
-impl NewHead {
-    pub fn from_value(v: &Value) -> TrainResult<Self> {
-        let obj = v.as_object().ok_or_else(|| bad_input(format!("training option 'newHead' must be an object, got {v}")))?;
-        let mut h = NewHead { task: HeadTask::Token, labels: vec![], layers: 1, hidden: 0, activation: None, seed: 42, init_std: None };
-        let mut task_seen = false;
-        for (k, val) in obj {
-            let u = || val.as_u64().ok_or_else(|| bad_input(format!("newHead.{k} must be a non-negative integer, got {val}")));
-            match k.as_str() {
-                "task" => {
-                    task_seen = true;
-                    h.task = match val.as_str() {
-                        Some("token") => HeadTask::Token,
-                        Some("sequence") => HeadTask::Sequence,
-                        Some("qa") => HeadTask::Qa,
-                        _ => return Err(bad_input(format!("newHead.task must be one of token, sequence, qa; got {val}"))),
-                    }
-                }
-                "labels" => {
-                    let arr = val.as_array().ok_or_else(|| bad_input(format!("newHead.labels must be an array of strings, got {val}")))?;
-                    h.labels = arr
-                        .iter()
-                        .map(|l| l.as_str().map(str::to_string).ok_or_else(|| bad_input(format!("newHead.labels must be strings, got {l}"))))
-                        .collect::<TrainResult<_>>()?;
-                }
-                "layers" => h.layers = u()? as usize,
-                "hidden" => h.hidden = u()? as usize,
-                "seed" => h.seed = u()?,
-                "activation" => {
-                    let a = val.as_str().filter(|a| ["relu", "gelu", "tanh"].contains(a));
-                    h.activation = Some(a.ok_or_else(|| bad_input(format!("newHead.activation must be one of relu, gelu, tanh; got {val}")))?.to_string());
-                }
-                "initStd" => {
-                    let s = val.as_f64().filter(|s| *s >= 0.0 && s.is_finite());
-                    h.init_std = Some(s.ok_or_else(|| bad_input(format!("newHead.initStd must be a number >= 0, got {val}")))? as f32);
-                }
-                _ => return Err(bad_input(format!("unknown newHead key '{k}' (known: task, labels, layers, hidden, activation, seed, initStd)"))),
-            }
-        }
-        if !task_seen {
-            return Err(bad_input("newHead.task is required (token, sequence or qa)".into()));
-        }
-        if !(1..=2).contains(&h.layers) {
-            return Err(bad_input(format!("newHead.layers must be 1 or 2, got {}", h.layers)));
-        }
-        if h.task != HeadTask::Qa && h.labels.len() < 2 {
-            return Err(bad_input(format!("newHead.labels needs at least 2 labels for a {} head, got {}", h.task.name(), h.labels.len())));
-        }
-        Ok(h)
-    }
+/// `newHead` as written, checked into a `NewHead` (messages name the key at fault).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewHeadJson {
+    task: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default = "one")]
+    layers: usize,
+    #[serde(default)]
+    hidden: usize,
+    activation: Option<String>,
+    #[serde(default = "default_seed")]
+    seed: u64,
+    init_std: Option<f32>,
+}
 
-    pub fn to_value(&self) -> Value {
-        let mut v = serde_json::json!({"task": self.task.name(), "labels": self.labels, "layers": self.layers, "hidden": self.hidden, "seed": self.seed});
-        if let Some(a) = &self.activation {
-            v["activation"] = a.clone().into();
+fn one() -> usize {
+    1
+}
+fn default_seed() -> u64 {
+    42
+}
+
+impl TryFrom<NewHeadJson> for NewHead {
+    type Error = String;
+    fn try_from(j: NewHeadJson) -> Result<Self, String> {
+        let task = match j.task.as_deref() {
+            None => return Err("newHead.task is required (token, sequence or qa)".into()),
+            Some("token") => HeadTask::Token,
+            Some("sequence") => HeadTask::Sequence,
+            Some("qa") => HeadTask::Qa,
+            Some(t) => return Err(format!("newHead.task must be one of token, sequence, qa; got \"{t}\"")),
+        };
+        if !(1..=2).contains(&j.layers) {
+            return Err(format!("newHead.layers must be 1 or 2, got {}", j.layers));
         }
-        if let Some(s) = self.init_std {
-            v["initStd"] = s.into();
+        if task != HeadTask::Qa && j.labels.len() < 2 {
+            return Err(format!("newHead.labels needs at least 2 labels for a {} head, got {}", task.name(), j.labels.len()));
         }
-        v
+        if let Some(a) = j.activation.as_deref().filter(|a| !["relu", "gelu", "tanh"].contains(a)) {
+            return Err(format!("newHead.activation must be one of relu, gelu, tanh; got \"{a}\""));
+        }
+        if let Some(s) = j.init_std.filter(|s| !(*s >= 0.0 && s.is_finite())) {
+            return Err(format!("newHead.initStd must be a number >= 0, got {s}"));
+        }
+        Ok(NewHead {
+            task,
+            labels: j.labels,
+            layers: j.layers,
+            hidden: j.hidden,
+            activation: j.activation,
+            seed: j.seed,
+            init_std: j.init_std,
+        })
+    }
+}
+
+impl NewHead {
+    /// From the JSON value of the `newHead` option.
+    pub fn from_value(v: &Value) -> TrainResult<Self> {
+        crate::config::parse_json(&v.to_string(), "newHead key").map_err(bad_input)
     }
 
     /// Replace `enc`'s head (if any) with a new one and update its config (labels, num_labels,
     /// biomeg_head) so that exported weights load in the inference runtime.
     pub fn install(&self, enc: &mut Encoder) {
-        let h = enc.cfg.hidden;
         let n = if self.task == HeadTask::Qa { 2 } else { self.labels.len() };
-        let std = self.init_std.unwrap_or(0.02);
-        let mut rng = Rng::new(self.seed);
-        let mut lin = |inp: usize, out: usize| Linear { w: (0..inp * out).map(|_| rng.normal() * std).collect(), b: vec![0.0; out], inp, out };
-        let d = if self.hidden == 0 { h } else { self.hidden };
-        let (kind, activation) = if self.layers == 2 {
-            let act = match self.activation.as_deref() {
-                Some("gelu") => Act::Gelu,
-                Some("tanh") => Act::Tanh,
-                _ => Act::Relu,
-            };
-            let dense = lin(h, d);
-            let out = lin(d, n);
-            (HeadKind::Double { dense, out, act }, Some(format!("{act:?}").to_lowercase()))
-        } else {
-            (HeadKind::Single(lin(h, n)), None)
+        let h = enc.cfg.hidden;
+        let layers2 = self.layers == 2;
+        let hc = HeadConfig {
+            task: self.task,
+            layers: self.layers,
+            hidden: if layers2 && self.hidden == 0 {
+                h
+            } else if layers2 {
+                self.hidden
+            } else {
+                0
+            },
+            num_labels: n,
+            activation: layers2.then(|| Act::from_name(self.activation.as_deref()).name().to_string()),
+            pooled: false,
         };
-        enc.head = Some(Head { task: self.task, kind, num_labels: n });
-        enc.cfg.head = Some(HeadConfig { task: self.task, layers: self.layers, hidden: if self.layers == 2 { d } else { 0 }, num_labels: n, activation });
+        enc.head = Some(Head::initialised(&hc, h, self.init_std.unwrap_or(0.02), self.seed));
+        enc.cfg.head = Some(hc);
         if self.task == HeadTask::Qa {
             enc.cfg.labels.clear();
             enc.cfg.num_labels = 2;
@@ -123,6 +128,7 @@ impl NewHead {
 mod tests {
     use super::*;
     use crate::config::ModelConfig;
+    use crate::model::HeadKind;
 
     fn base() -> Encoder {
         Encoder::random(ModelConfig::preset("tiny").unwrap(), 3).unwrap()

@@ -13,19 +13,18 @@ pub mod backprop;
 pub mod head_init;
 pub mod ops;
 pub mod optim;
-pub mod params;
 mod state;
 #[cfg(test)]
 mod tests;
 
 use crate::config::HeadTask;
 use crate::error::CoreError;
+use crate::forward::DropCfg;
 use crate::model::{Batch, Encoder};
-use backprop::DropCfg;
+pub use head_init::NewHead;
 use ops::{cross_entropy, mix64, IGNORE_INDEX};
 use optim::{clip_coef, global_norm, lr_factor, zero_all, AdamW};
-use params::zeros_like;
-pub use head_init::NewHead;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
@@ -34,7 +33,11 @@ use std::fmt;
 pub enum TrainError {
     Core(CoreError),
     /// The loss (or the gradient norm) is NaN or infinite; weights were left untouched.
-    NonFinite { what: &'static str, value: f32, step: u64 },
+    NonFinite {
+        what: &'static str,
+        value: f32,
+        step: u64,
+    },
 }
 
 impl TrainError {
@@ -74,7 +77,8 @@ fn bad_input(msg: String) -> TrainError {
 
 /// Hyper-parameters. JSON keys (camelCase) in brackets; defaults follow Hugging Face's Trainer
 /// except the dropouts, which follow the BioMegatron recipe where it states them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TrainOptions {
     /// Peak learning rate [lr] (5e-5).
     pub lr: f32,
@@ -133,35 +137,9 @@ impl Default for TrainOptions {
 impl TrainOptions {
     /// Parse a JSON object of camelCase keys; unknown keys and out-of-range values are errors.
     pub fn from_json(text: &str) -> TrainResult<Self> {
-        let v: Value = serde_json::from_str(if text.trim().is_empty() { "{}" } else { text }).map_err(|e| bad_input(format!("training options: invalid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| bad_input("training options must be a JSON object".into()))?;
-        let mut o = TrainOptions::default();
-        for (k, val) in obj {
-            let f = || val.as_f64().ok_or_else(|| bad_input(format!("training option '{k}' must be a number, got {val}")));
-            let u = || val.as_u64().ok_or_else(|| bad_input(format!("training option '{k}' must be a non-negative integer, got {val}")));
-            match k.as_str() {
-                "lr" => o.lr = f()? as f32,
-                "weightDecay" => o.weight_decay = f()? as f32,
-                "beta1" => o.beta1 = f()? as f32,
-                "beta2" => o.beta2 = f()? as f32,
-                "eps" => o.eps = f()? as f32,
-                "warmupSteps" => o.warmup_steps = u()?,
-                "totalSteps" => o.total_steps = u()?,
-                "maxGradNorm" => o.max_grad_norm = f()? as f32,
-                "accumSteps" => o.accum_steps = u()? as u32,
-                "hiddenDropout" => o.hidden_dropout = f()? as f32,
-                "attnDropout" => o.attn_dropout = f()? as f32,
-                "headDropout" => o.head_dropout = f()? as f32,
-                "seed" => o.seed = u()?,
-                "padTokenId" => o.pad_token_id = if val.is_null() { None } else { Some(u()? as u32) },
-                "newHead" => o.new_head = if val.is_null() { None } else { Some(NewHead::from_value(val)?) },
-                _ => {
-                    return Err(bad_input(format!(
-                        "unknown training option '{k}' (known: lr, weightDecay, beta1, beta2, eps, warmupSteps, totalSteps, maxGradNorm, accumSteps, hiddenDropout, attnDropout, headDropout, seed, padTokenId, newHead)"
-                    )))
-                }
-            }
-        }
+        let text = if text.trim().is_empty() { "{}" } else { text };
+        let o: TrainOptions = crate::config::parse_json(text, "training option")
+            .map_err(|m| bad_input(if m.starts_with("unknown") { m } else { format!("training options: {m}") }))?;
         o.validate()?;
         Ok(o)
     }
@@ -189,7 +167,8 @@ impl TrainOptions {
     }
 
     pub fn validate(&self) -> TrainResult<()> {
-        let prob = |n: &str, p: f32| if (0.0..1.0).contains(&p) { Ok(()) } else { Err(bad_input(format!("{n} must be in [0, 1), got {p}"))) };
+        let prob =
+            |n: &str, p: f32| if (0.0..1.0).contains(&p) { Ok(()) } else { Err(bad_input(format!("{n} must be in [0, 1), got {p}"))) };
         prob("hiddenDropout", self.hidden_dropout)?;
         prob("attnDropout", self.attn_dropout)?;
         prob("headDropout", self.head_dropout)?;
@@ -206,14 +185,7 @@ impl TrainOptions {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "lr": self.lr, "weightDecay": self.weight_decay, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-            "warmupSteps": self.warmup_steps, "totalSteps": self.total_steps, "maxGradNorm": self.max_grad_norm,
-            "accumSteps": self.accum_steps, "hiddenDropout": self.hidden_dropout, "attnDropout": self.attn_dropout,
-            "headDropout": self.head_dropout, "seed": self.seed, "padTokenId": self.pad_token_id,
-            "newHead": self.new_head.as_ref().map(NewHead::to_value),
-        })
-        .to_string()
+        serde_json::to_string(self).expect("options serialize")
     }
 }
 
@@ -258,8 +230,17 @@ impl Trainer {
             Some(HeadTask::Discriminator) => return Err(bad_input("fine-tuning needs a token, sequence or qa head; this checkpoint has ELECTRA's discriminator head".into())),
             None => return Err(bad_input("fine-tuning needs a task head: the checkpoint has no classifier / qa_outputs tensors and config.json no biomeg_head (pass the newHead option to add a freshly initialised one)".into())),
         }
-        let (grads, m, v) = (zeros_like(&enc), zeros_like(&enc), zeros_like(&enc));
+        let zeros = || Encoder::zeros(enc.cfg.clone());
+        let (grads, m, v) = (zeros()?, zeros()?, zeros()?);
         Ok(Trainer { enc, grads, m, v, opts, step: 0, batches: 0, pending: 0 })
+    }
+
+    /// A trainer from config.json text, safetensors bytes and options JSON (camelCase keys; see
+    /// `TrainOptions`); pad_token_id and a new head's init std default from config.json.
+    pub fn from_bytes(config_json: &str, weights: &[u8], options_json: &str) -> TrainResult<Self> {
+        let enc = crate::load_from_bytes(config_json, "config.json", weights, "model.safetensors")?;
+        let opts = TrainOptions::from_json(options_json)?.with_model_config(config_json, options_json);
+        Trainer::new(enc, opts)
     }
 
     /// The gradients accumulated so far (same layout as the encoder).
@@ -270,25 +251,6 @@ impl Trainer {
     /// Learning rate of the next optimizer step.
     pub fn current_lr(&self) -> f32 {
         self.opts.lr * lr_factor(self.step, self.opts.warmup_steps, self.opts.total_steps)
-    }
-
-    fn check_batch(&self, b: &Batch) -> TrainResult<()> {
-        // Encoder::forward validates the same way; run its check through a zero-layer-free path.
-        let cfg = &self.enc.cfg;
-        let n = b.batch * b.seq;
-        if b.ids.len() != n || b.mask.len() != n || (b.type_ids.len() != n && !b.type_ids.is_empty()) {
-            return Err(bad_input(format!("batch {}x{} needs {n} ids, mask values and type ids; got {}, {} and {}", b.batch, b.seq, b.ids.len(), b.mask.len(), b.type_ids.len())));
-        }
-        if b.seq > cfg.max_positions {
-            return Err(bad_input(format!("sequence length {} exceeds max_position_embeddings {}", b.seq, cfg.max_positions)));
-        }
-        if let Some(i) = b.ids.iter().position(|&id| id as usize >= cfg.vocab_size) {
-            return Err(bad_input(format!("token id {} at position {i} is outside the vocabulary (vocab_size {})", b.ids[i], cfg.vocab_size)));
-        }
-        if let Some(i) = b.type_ids.iter().position(|&t| t as usize >= cfg.type_vocab) {
-            return Err(bad_input(format!("token type id {} at position {i} >= type_vocab_size {}", b.type_ids[i], cfg.type_vocab)));
-        }
-        Ok(())
     }
 
     /// Loss of `logits` and its gradient (times `scale`). Labels: token heads [batch*seq] class
@@ -303,7 +265,10 @@ impl Trainer {
             }
             if head.task != HeadTask::Qa {
                 if let Some(i) = labels.iter().position(|&l| l != IGNORE_INDEX && (l < 0 || l as usize >= n)) {
-                    return Err(bad_input(format!("label {} at position {i} is outside 0..{n} (use -100 to ignore a position)", labels[i])));
+                    return Err(bad_input(format!(
+                        "label {} at position {i} is outside 0..{n} (use -100 to ignore a position)",
+                        labels[i]
+                    )));
                 }
             }
             Ok(())
@@ -324,7 +289,10 @@ impl Trainer {
                 let mut counted = 0;
                 for k in 0..2 {
                     let part: Vec<f32> = (0..batch * seq).map(|r| logits[r * 2 + k]).collect();
-                    let tg: Vec<i32> = (0..batch).map(|b| labels[2 * b + k]).map(|p| if p >= 0 && (p as usize) < seq { p } else { IGNORE_INDEX }).collect();
+                    let tg: Vec<i32> = (0..batch)
+                        .map(|b| labels[2 * b + k])
+                        .map(|p| if p >= 0 && (p as usize) < seq { p } else { IGNORE_INDEX })
+                        .collect();
                     let (l, c, g) = cross_entropy(&part, seq, &tg, scale * 0.5);
                     loss += 0.5 * l;
                     counted += c;
@@ -350,9 +318,7 @@ impl Trainer {
     /// Forward + backward of one micro-batch, adding its gradients (scaled by 1/accumSteps) into
     /// the accumulators; no optimizer step. A non-finite loss adds nothing and is an error.
     pub fn accumulate(&mut self, b: &Batch, labels: &[i32]) -> TrainResult<(f32, usize)> {
-        self.check_batch(b)?;
-        let d = self.drop_cfg();
-        let (logits, cache) = backprop::forward(&self.enc, b, d);
+        let (logits, cache) = self.enc.forward_train(b, self.drop_cfg())?;
         let scale = 1.0 / self.opts.accum_steps as f32;
         let (loss, counted, dlogits) = self.loss(&logits, labels, b.batch, b.seq, scale)?;
         if !loss.is_finite() {

@@ -11,13 +11,6 @@ use crate::model::{Act, Linear};
 /// Index given to cross-entropy rows that take no part in the loss (PyTorch's default).
 pub const IGNORE_INDEX: i32 = -100;
 
-/// y = x W^T + b (W stored [out, in]); x is [rows, in].
-pub fn linear_forward(l: &Linear, x: &[f32], rows: usize) -> Vec<f32> {
-    let mut y = vec![0f32; rows * l.out];
-    l.forward(x, rows, &mut y);
-    y
-}
-
 /// Backward of y = x W^T + b: adds x^T-weighted dy into `gw`/`gb`, returns dx = dy W when asked.
 pub fn linear_backward(l: &Linear, gw: &mut [f32], gb: &mut [f32], x: &[f32], dy: &[f32], rows: usize, want_dx: bool) -> Option<Vec<f32>> {
     let (inp, out) = (l.inp, l.out);

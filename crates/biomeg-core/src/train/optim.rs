@@ -2,9 +2,9 @@
 //! warm-up / linear decay schedule, and clipping by global gradient norm. Formulas follow
 //! torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ so one step matches PyTorch.
 
-use super::params::{params, params_mut};
 use crate::kernels::{par_chunks_mut, par_for, SharedMut};
 use crate::model::Encoder;
+use crate::params::{params, params_mut};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdamW {
@@ -70,7 +70,9 @@ impl AdamW {
         let step_size = (lr as f64 / bc1) as f32;
         let bc2_sqrt = bc2.sqrt() as f32;
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        for (((pi, p), (_, gt)), ((_, mt), (_, vt))) in params_mut(w).into_iter().zip(params_mut(g)).zip(params_mut(m).into_iter().zip(params_mut(v))) {
+        for (((pi, p), (_, gt)), ((_, mt), (_, vt))) in
+            params_mut(w).into_iter().zip(params_mut(g)).zip(params_mut(m).into_iter().zip(params_mut(v)))
+        {
             let decay = if pi.decay && self.weight_decay != 0.0 { 1.0 - lr * self.weight_decay } else { 1.0 };
             let n = p.len();
             let ptrs = [p.as_mut_ptr(), gt.as_mut_ptr(), mt.as_mut_ptr(), vt.as_mut_ptr()].map(SharedMut);

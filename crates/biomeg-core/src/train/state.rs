@@ -1,10 +1,10 @@
 //! Trainer state as safetensors bytes (weights, AdamW moments, step counters in `__metadata__`),
 //! and the trained weights under Hugging Face names so the inference runtime loads them.
 
-use super::params::{params, params_mut};
 use super::{TrainError, TrainResult, Trainer};
 use crate::config::HeadTask;
 use crate::error::CoreError;
+use crate::params::{params, params_mut};
 use crate::weights::{write_safetensors, SafeTensors};
 use serde_json::Value;
 
@@ -78,10 +78,7 @@ impl Trainer {
         }
         let num = |k: &str| -> TrainResult<u64> {
             meta.get(k).and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
-                TrainError::Core(CoreError::Weights {
-                    file: file.into(),
-                    msg: format!("__metadata__.{k} missing or not an integer"),
-                })
+                TrainError::Core(CoreError::Weights { file: file.into(), msg: format!("__metadata__.{k} missing or not an integer") })
             })
         };
         let (step, batches) = (num("step")?, num("batches")?);
@@ -134,11 +131,7 @@ fn export_hf(e: &crate::model::Encoder) -> Vec<u8> {
     let h = e.cfg.hidden;
     let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for (info, t) in params(e) {
-        let full = if info.name.starts_with("embeddings") || info.name.starts_with("encoder.") || info.name.starts_with("pooler.") {
-            format!("{prefix}{}", info.name)
-        } else {
-            info.name.clone()
-        };
+        let full = if crate::params::in_base_model(&info.name) { format!("{prefix}{}", info.name) } else { info.name.clone() };
         if let Some(base) = full.strip_suffix(".qkv.weight") {
             for (i, part) in ["query", "key", "value"].iter().enumerate() {
                 owned.push((format!("{base}.{part}.weight"), vec![h, h], t[i * h * h..(i + 1) * h * h].to_vec()));

@@ -2,15 +2,16 @@
 //! reference forward (small shapes), then the whole model's loss end to end.
 
 use super::attention::{attention_backward, attention_forward};
-use super::backprop::{self, DropCfg};
+use super::backprop;
 use super::ops::*;
 use super::optim::lr_factor;
-use super::params::{params, params_mut};
 use super::*;
 use crate::config::{Arch, HeadConfig, ModelConfig};
+use crate::forward::DropCfg;
 use crate::kernels::attention::AttnShape;
 use crate::kernels::ops::reference;
 use crate::model::{Act, Head, HeadKind, Linear};
+use crate::params::{params, params_mut};
 use crate::rng::Rng;
 use std::collections::HashMap;
 
@@ -261,9 +262,16 @@ fn tiny_model(model_type: &str, emb: usize, task: HeadTask, kind: &str, seed: u6
     let mut enc = Encoder::random(tiny_cfg(model_type, emb), seed).unwrap();
     let mut rng = Rng::new(seed + 7);
     for (info, t) in params_mut(&mut enc) {
-        let ln = info.name.contains("LayerNorm") || info.name.contains(".ln.") || info.name.ends_with(".ln.weight") || info.name.starts_with("encoder.ln");
+        let ln = info.name.contains("LayerNorm")
+            || info.name.contains(".ln.")
+            || info.name.ends_with(".ln.weight")
+            || info.name.starts_with("encoder.ln");
         for v in t.iter_mut() {
-            *v = if ln && info.name.ends_with("weight") { 1.0 + rng.normal() * 0.2 } else { rng.normal() * if info.name.contains("embeddings") { 0.5 } else { 0.3 } };
+            *v = if ln && info.name.ends_with("weight") {
+                1.0 + rng.normal() * 0.2
+            } else {
+                rng.normal() * if info.name.contains("embeddings") { 0.5 } else { 0.3 }
+            };
         }
     }
     let h = enc.cfg.hidden;
@@ -274,23 +282,41 @@ fn tiny_model(model_type: &str, emb: usize, task: HeadTask, kind: &str, seed: u6
         "relu" => HeadKind::Double { dense: rand_linear(h, 6, &mut rng), out: rand_linear(6, n, &mut rng), act: Act::Relu },
         _ => HeadKind::Double { dense: rand_linear(h, 6, &mut rng), out: rand_linear(6, n, &mut rng), act: Act::Gelu },
     };
+    let (layers, hidden, activation) = match &hk {
+        HeadKind::Double { dense, act, .. } => (2, dense.out, Some(act.name().to_string())),
+        _ => (1, 0, None),
+    };
+    let pooled = matches!(hk, HeadKind::Pooled { .. });
     enc.head = Some(Head { task, kind: hk, num_labels: n });
-    enc.cfg.head = Some(HeadConfig { task, layers: 1, hidden: 0, num_labels: n, activation: None });
+    enc.cfg.head = Some(HeadConfig { task, layers, hidden, num_labels: n, activation, pooled });
     enc
 }
 
 #[allow(clippy::too_many_arguments)]
 /// The whole model's loss in f64, from tensors by their `params` names.
-fn ref_model_loss(enc: &Encoder, p: &HashMap<String, Vec<f64>>, ids: &[u32], tys: &[u32], mask: &[u8], batch: usize, seq: usize, labels: &[i32]) -> f64 {
+fn ref_model_loss(
+    enc: &Encoder,
+    p: &HashMap<String, Vec<f64>>,
+    ids: &[u32],
+    tys: &[u32],
+    mask: &[u8],
+    batch: usize,
+    seq: usize,
+    labels: &[i32],
+) -> f64 {
     let cfg = &enc.cfg;
     let (t, e, h, eps) = (batch * seq, cfg.embedding_size, cfg.hidden, cfg.eps as f64);
     let g = |n: &str| p.get(n).unwrap_or_else(|| panic!("no tensor {n}"));
-    let lin = |x: &[f64], rows: usize, n: &str, inp: usize, out: usize| ref_linear(x, rows, g(&format!("{n}.weight")), g(&format!("{n}.bias")), inp, out);
+    let lin = |x: &[f64], rows: usize, n: &str, inp: usize, out: usize| {
+        ref_linear(x, rows, g(&format!("{n}.weight")), g(&format!("{n}.bias")), inp, out)
+    };
     let ln = |x: &[f64], n: &str| ref_ln(x, g(&format!("{n}.weight")), g(&format!("{n}.bias")), eps);
     let mut x = vec![0f64; t * e];
     for i in 0..t {
         for j in 0..e {
-            x[i * e + j] = g("embeddings.word_embeddings.weight")[ids[i] as usize * e + j] + g("embeddings.position_embeddings.weight")[(i % seq) * e + j] + g("embeddings.token_type_embeddings.weight")[tys[i] as usize * e + j];
+            x[i * e + j] = g("embeddings.word_embeddings.weight")[ids[i] as usize * e + j]
+                + g("embeddings.position_embeddings.weight")[(i % seq) * e + j]
+                + g("embeddings.token_type_embeddings.weight")[tys[i] as usize * e + j];
         }
     }
     if p.contains_key("embeddings.LayerNorm.weight") {
@@ -305,7 +331,8 @@ fn ref_model_loss(enc: &Encoder, p: &HashMap<String, Vec<f64>>, ids: &[u32], tys
     for l in 0..cfg.layers {
         let pf = format!("encoder.layer.{l}");
         let mlp = |x: &[f64]| -> Vec<f64> {
-            let i: Vec<f64> = lin(x, t, &format!("{pf}.intermediate.dense"), h, cfg.intermediate).iter().map(|&v| reference::gelu(v)).collect();
+            let i: Vec<f64> =
+                lin(x, t, &format!("{pf}.intermediate.dense"), h, cfg.intermediate).iter().map(|&v| reference::gelu(v)).collect();
             lin(&i, t, &format!("{pf}.output.dense"), cfg.intermediate, h)
         };
         let attn = |x: &[f64]| -> Vec<f64> {
@@ -326,7 +353,11 @@ fn ref_model_loss(enc: &Encoder, p: &HashMap<String, Vec<f64>>, ids: &[u32], tys
     }
     let head = enc.head.as_ref().unwrap();
     let n = head.num_labels;
-    let (rows, xin): (usize, Vec<f64>) = if head.task == HeadTask::Sequence { (batch, (0..batch).flat_map(|b| x[b * seq * h..b * seq * h + h].to_vec()).collect()) } else { (t, x) };
+    let (rows, xin): (usize, Vec<f64>) = if head.task == HeadTask::Sequence {
+        (batch, (0..batch).flat_map(|b| x[b * seq * h..b * seq * h + h].to_vec()).collect())
+    } else {
+        (t, x)
+    };
     let logits = match &head.kind {
         HeadKind::Single(_) => lin(&xin, rows, if head.task == HeadTask::Qa { "qa_outputs" } else { "classifier" }, h, n),
         HeadKind::Pooled { .. } => {
@@ -357,10 +388,19 @@ fn ref_model_loss(enc: &Encoder, p: &HashMap<String, Vec<f64>>, ids: &[u32], tys
             tot += m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - row[tt as usize];
             cnt += 1;
         }
-        if cnt == 0 { 0.0 } else { tot / cnt as f64 }
+        if cnt == 0 {
+            0.0
+        } else {
+            tot / cnt as f64
+        }
     };
     if head.task == HeadTask::Qa {
-        (0..2).map(|k| ce(&(0..t).map(|r| logits[r * 2 + k]).collect::<Vec<_>>(), seq, &(0..batch).map(|b| labels[2 * b + k]).collect::<Vec<_>>()) * 0.5).sum()
+        (0..2)
+            .map(|k| {
+                ce(&(0..t).map(|r| logits[r * 2 + k]).collect::<Vec<_>>(), seq, &(0..batch).map(|b| labels[2 * b + k]).collect::<Vec<_>>())
+                    * 0.5
+            })
+            .sum()
     } else {
         ce(&logits, n, labels)
     }
@@ -392,7 +432,12 @@ fn end_to_end(model_type: &str, emb: usize, task: HeadTask, kind: &str) {
     for (info, g) in grads {
         // the largest-gradient entry and three random ones of every tensor
         let big = (0..g.len()).max_by(|&a, &b| g[a].abs().total_cmp(&g[b].abs())).unwrap();
-        let picks = [big, (rng.next_u64() % g.len() as u64) as usize, (rng.next_u64() % g.len() as u64) as usize, (rng.next_u64() % g.len() as u64) as usize];
+        let picks = [
+            big,
+            (rng.next_u64() % g.len() as u64) as usize,
+            (rng.next_u64() % g.len() as u64) as usize,
+            (rng.next_u64() % g.len() as u64) as usize,
+        ];
         for i in picks {
             let hstep = 1e-6;
             let mut p = base.clone();
@@ -402,7 +447,12 @@ fn end_to_end(model_type: &str, emb: usize, task: HeadTask, kind: &str) {
             let fm = ref_model_loss(&tr.enc, &p, &ids, &tys, &mask, batch, seq, &labels);
             let fd = (fp - fm) / (2.0 * hstep);
             let err = (g[i] as f64 - fd).abs();
-            assert!(err <= 2e-5 + 1e-3 * fd.abs(), "{model_type}/{kind}: d loss / d {}[{i}]: analytic {} vs finite difference {fd}", info.name, g[i]);
+            assert!(
+                err <= 2e-5 + 1e-3 * fd.abs(),
+                "{model_type}/{kind}: d loss / d {}[{i}]: analytic {} vs finite difference {fd}",
+                info.name,
+                g[i]
+            );
             worst = worst.max(err);
         }
     }
@@ -424,7 +474,12 @@ fn whole_model_gradients_match_f64_finite_differences() {
 #[test]
 fn gradients_with_dropout_match_f32_finite_differences_of_the_same_masks() {
     for (mt, kind) in [("bert", "gelu"), ("megatron-bert", "single")] {
-        for d in [DropCfg { hidden: 0.2, attn: 0.0, head: 0.0, seed: 77 }, DropCfg { hidden: 0.0, attn: 0.2, head: 0.0, seed: 77 }, DropCfg { hidden: 0.0, attn: 0.0, head: 0.3, seed: 77 }, DropCfg { hidden: 0.2, attn: 0.2, head: 0.3, seed: 78 }] {
+        for d in [
+            DropCfg { hidden: 0.2, attn: 0.0, head: 0.0, seed: 77 },
+            DropCfg { hidden: 0.0, attn: 0.2, head: 0.0, seed: 77 },
+            DropCfg { hidden: 0.0, attn: 0.0, head: 0.3, seed: 77 },
+            DropCfg { hidden: 0.2, attn: 0.2, head: 0.3, seed: 78 },
+        ] {
             dropout_case(mt, kind, d);
         }
     }
@@ -440,12 +495,12 @@ fn dropout_case(mt: &str, kind: &str, d: DropCfg) {
     let b = Batch { ids: &ids, type_ids: &tys, mask: &mask, batch, seq };
     let mut tr = Trainer::new(enc, TrainOptions::default()).unwrap();
     let loss_at = |tr: &Trainer| -> f64 {
-        let (lg, _) = backprop::forward(&tr.enc, &b, d);
+        let (lg, _) = tr.enc.forward_train(&b, d).unwrap();
         tr.loss(&lg, &labels, batch, seq, 1.0).unwrap().0 as f64
     };
-    let (lg, cache) = backprop::forward(&tr.enc, &b, d);
+    let (lg, cache) = tr.enc.forward_train(&b, d).unwrap();
     let (_, _, dl) = tr.loss(&lg, &labels, batch, seq, 1.0).unwrap();
-    let mut g = super::params::zeros_like(&tr.enc);
+    let mut g = Encoder::zeros(tr.enc.cfg.clone()).unwrap();
     backprop::backward(&tr.enc, &mut g, cache, &dl, None);
     let gp: Vec<(String, Vec<f32>)> = params(&g).into_iter().map(|(i, t)| (i.name, t.clone())).collect();
     let mut worst = 0f64;
@@ -460,7 +515,11 @@ fn dropout_case(mt: &str, kind: &str, d: DropCfg) {
         params_mut(&mut tr.enc)[k].1[i] = orig;
         let fd = (fp - fm) / (2.0 * h as f64);
         let err = (gv[i] as f64 - fd).abs();
-        assert!(err <= 2e-3 + 2e-2 * fd.abs(), "with dropout {mt} {d:?}: d loss / d {name}[{i}]: analytic {} vs finite difference {fd}", gv[i]);
+        assert!(
+            err <= 2e-3 + 2e-2 * fd.abs(),
+            "with dropout {mt} {d:?}: d loss / d {name}[{i}]: analytic {} vs finite difference {fd}",
+            gv[i]
+        );
         worst = worst.max(err / (1e-3 + fd.abs()));
     }
     eprintln!("gradcheck with dropout (f32 central differences): max rel err {worst:.2e}");
@@ -486,7 +545,15 @@ fn accumulation_of_two_halves_equals_one_full_batch() {
     let (ids, tys, mask, labels) = token_batch();
     // eps 1e-3: the key bias has a gradient that is zero up to rounding; with a tiny eps, Adam
     // would turn that rounding (which depends on how rows are grouped into sums) into a full step.
-    let opts = TrainOptions { hidden_dropout: 0.0, attn_dropout: 0.0, head_dropout: 0.0, max_grad_norm: 0.5, lr: 1e-2, eps: 1e-3, ..Default::default() };
+    let opts = TrainOptions {
+        hidden_dropout: 0.0,
+        attn_dropout: 0.0,
+        head_dropout: 0.0,
+        max_grad_norm: 0.5,
+        lr: 1e-2,
+        eps: 1e-3,
+        ..Default::default()
+    };
     // one batch of 2 (equal counted labels per half, so mean of means = overall mean)
     let labels_eq: Vec<i32> = vec![0, 2, 1, -100, -100, 1, 0, 2, -100, -100];
     let mut full = Trainer::new(tiny_model("bert", 8, HeadTask::Token, "single", 9), opts.clone()).unwrap();
@@ -507,7 +574,15 @@ fn accumulation_of_two_halves_equals_one_full_batch() {
 #[test]
 fn adamw_step_matches_hand_computation_and_skips_decay_on_bias_and_layernorm() {
     let (ids, tys, mask, labels) = token_batch();
-    let opts = TrainOptions { hidden_dropout: 0.0, attn_dropout: 0.0, head_dropout: 0.0, max_grad_norm: 0.0, lr: 1e-3, weight_decay: 0.1, ..Default::default() };
+    let opts = TrainOptions {
+        hidden_dropout: 0.0,
+        attn_dropout: 0.0,
+        head_dropout: 0.0,
+        max_grad_norm: 0.0,
+        lr: 1e-3,
+        weight_decay: 0.1,
+        ..Default::default()
+    };
     let mut tr = Trainer::new(tiny_model("bert", 8, HeadTask::Token, "single", 2), opts).unwrap();
     let before: Vec<Vec<f32>> = params(&tr.enc).into_iter().map(|(_, t)| t.clone()).collect();
     let b = Batch { ids: &ids, type_ids: &tys, mask: &mask, batch: 2, seq: 5 };
@@ -578,4 +653,54 @@ fn options_parse_and_reject_unknown_keys() {
     assert!(TrainOptions::from_json(r#"{"learningRate": 1}"#).unwrap_err().to_string().contains("unknown training option 'learningRate'"));
     assert!(TrainOptions::from_json(r#"{"hiddenDropout": 1.5}"#).is_err());
     assert_eq!(TrainOptions::from_json("").unwrap(), TrainOptions::default());
+}
+
+#[test]
+fn training_forward_without_dropout_equals_inference() {
+    // One forward serves both paths; with the cache on, LayerNorm runs through the caching
+    // kernel, so the two agree to rounding, not bit for bit.
+    let (ids, tys, mask, _) = token_batch();
+    let b = Batch { ids: &ids, type_ids: &tys, mask: &mask, batch: 2, seq: 5 };
+    for (mt, emb) in [("bert", 8), ("megatron-bert", 8), ("electra", 4)] {
+        for (task, kind) in
+            [(HeadTask::Token, "single"), (HeadTask::Sequence, "pooled"), (HeadTask::Qa, "gelu"), (HeadTask::Sequence, "relu")]
+        {
+            let enc = tiny_model(mt, emb, task, kind, 11);
+            let hidden = enc.forward(&b).unwrap();
+            let want = enc.head_logits(&hidden, 2, 5).unwrap();
+            let (got, _) = enc.forward_train(&b, DropCfg::OFF).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (x, y) in got.iter().zip(&want) {
+                assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{mt} {kind}: {x} vs {y}");
+            }
+        }
+    }
+}
+
+#[test]
+fn schema_drives_load_random_zeros_and_export() {
+    let enc = tiny_model("bert", 8, HeadTask::Sequence, "pooled", 3);
+    let names: Vec<String> = params(&enc).into_iter().map(|(i, _)| i.name).collect();
+    assert!(names.contains(&"pooler.dense.weight".to_string()) && names.contains(&"classifier.bias".to_string()));
+    // zeros: the same schema, every tensor zero
+    let z = Encoder::zeros(enc.cfg.clone()).unwrap();
+    for ((a, ta), (b, tb)) in params(&enc).into_iter().zip(params(&z)) {
+        assert_eq!((a.name, ta.len()), (b.name, tb.len()));
+        assert!(tb.iter().all(|&v| v == 0.0));
+    }
+    // export under HF names and load back: every tensor equal, head kind kept
+    let tr = Trainer::new(enc, TrainOptions::default()).unwrap();
+    let back = crate::load_from_bytes(&tr.config_json(), "config.json", &tr.export_weights(), "export.safetensors").unwrap();
+    assert!(matches!(back.head.as_ref().unwrap().kind, HeadKind::Pooled { .. }));
+    for ((a, ta), (b, tb)) in params(&tr.enc).into_iter().zip(params(&back)) {
+        assert_eq!(a.name, b.name);
+        assert_eq!(ta, tb, "{}", a.name);
+    }
+    assert_eq!(back.num_params(), tr.enc.num_params());
+    // a tensor of the wrong shape is named
+    let mut cfg: serde_json::Value = serde_json::from_str(&tr.config_json()).unwrap();
+    cfg["intermediate_size"] = 10.into();
+    let e =
+        crate::load_from_bytes(&cfg.to_string(), "config.json", &tr.export_weights(), "export.safetensors").err().expect("shape mismatch");
+    assert!(e.to_string().contains("encoder.layer.0.intermediate.dense.weight"), "{e}");
 }

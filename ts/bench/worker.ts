@@ -1,19 +1,20 @@
 // One measurement in its own process, so its peak RSS is its own: prints one JSON line.
 //   node dist/bench/worker.js gemm    <backend> <threads> <m> <k> <n> <reps>
 //   node dist/bench/worker.js encoder <backend> <threads> <preset> <batch> <seq> <reps>
-import { loadBackend, type BackendName } from '../ts/backend.js';
-import { BiomegModel } from '../ts/model.js';
-import { setThreads } from '../ts/runtime.js';
+// (spawned by ./suite.ts; bundled by scripts/build-ts.mjs)
+import { loadBackend, type BackendName } from '../backend.js';
+import { BiomegModel } from '../model.js';
+import { setThreads } from '../runtime.js';
 import { median } from './stats.js';
 
 async function gemm(backend: BackendName, threads: number, m: number, k: number, n: number, reps: number) {
   const be = await loadBackend(backend);
-  const g = new be.raw.GemmBench(m, k, n);
-  g.run(threads); // warm-up
+  const g = be.call((api) => new api.GemmBench(m, k, n));
+  be.call(() => g.run(threads)); // warm-up
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
-    g.run(threads);
+    be.call(() => g.run(threads));
     times.push((performance.now() - t) / 1000);
   }
   const s = median(times);
@@ -33,7 +34,15 @@ async function encoder(backend: BackendName, threads: number, preset: string, ba
   }
   const ms = median(times);
   return {
-    preset, backend, threads, batch, seq, ms, ms_min: Math.min(...times), ms_max: Math.max(...times), runs: reps,
+    preset,
+    backend,
+    threads,
+    batch,
+    seq,
+    ms,
+    ms_min: Math.min(...times),
+    ms_max: Math.max(...times),
+    runs: reps,
     tokens_per_s: (batch * seq) / (ms / 1000),
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     params: model.numParams,

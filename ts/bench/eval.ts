@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { scoreConllFiles } from '../ts/eval/ner-files.js';
+import { scoreConllFiles } from '../eval/ner-files.js';
 
 export interface BenchEvalOptions {
   tokens?: number;
@@ -29,14 +29,29 @@ export interface BenchEvalResult {
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** Write gold and prediction files of about `tokens` tokens; returns sentence count. */
 export function writeConllPair(dir: string, tokens: number, seed = 1): { gold: string; pred: string; sentences: number } {
   const rand = lcg(seed);
   const types = ['Chemical', 'Disease', 'Gene'];
-  const words = ['the', 'of', 'induced', 'hypotension', 'Selegiline', 'in', 'patients', 'with', 'L-dopa', 'methyl', 'ester', 'cells', '.', ','];
+  const words = [
+    'the',
+    'of',
+    'induced',
+    'hypotension',
+    'Selegiline',
+    'in',
+    'patients',
+    'with',
+    'L-dopa',
+    'methyl',
+    'ester',
+    'cells',
+    '.',
+    ',',
+  ];
   const gold: string[] = [];
   const pred: string[] = [];
   let n = 0;

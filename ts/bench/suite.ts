@@ -1,17 +1,35 @@
 // The default benchmark suite behind `biomeg bench`: FMA peak, GEMM at BERT shapes and encoder
-// forward speed on native and wasm. Each GEMM / encoder row runs in its own process (bench/worker)
-// so its peak RSS is its own and a crash cannot take the suite down.
+// forward speed on native and wasm. Each GEMM / encoder row runs in its own process
+// (ts/bench/worker.ts, bundled to dist/bench/worker.js) so its peak RSS is its own and a crash
+// cannot take the suite down.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { ROOT, nativeAvailable, wasmAvailable, loadBackend, type BackendName } from '../ts/backend.js';
+import { ROOT, nativeAvailable, wasmAvailable, loadBackend, type BackendName } from '../backend.js';
 
 const run = promisify(execFile);
 
-export interface GemmRow { m: number; k: number; n: number; threads: number; backend: BackendName; gflops: number }
+export interface GemmRow {
+  m: number;
+  k: number;
+  n: number;
+  threads: number;
+  backend: BackendName;
+  gflops: number;
+}
 export interface EncoderRow {
-  preset: string; backend: BackendName; threads: number; batch: number; seq: number;
-  ms: number; ms_min: number; ms_max: number; runs: number; tokens_per_s: number; peak_rss_mb: number; params: number;
+  preset: string;
+  backend: BackendName;
+  threads: number;
+  batch: number;
+  seq: number;
+  ms: number;
+  ms_min: number;
+  ms_max: number;
+  runs: number;
+  tokens_per_s: number;
+  peak_rss_mb: number;
+  params: number;
 }
 export interface BenchReport {
   peak_gflops: number;
@@ -42,7 +60,7 @@ export const BERT_GEMM_SHAPES: Array<[number, number, number]> = [
   [1024, 3072, 768],
 ];
 
-async function worker(args: string[], timeoutMs: number): Promise<any> {
+async function worker<T>(args: string[], timeoutMs: number): Promise<T> {
   const file = path.join(ROOT, 'dist', 'bench', 'worker.js');
   const { stdout } = await run(process.execPath, [file, ...args], { timeout: timeoutMs, maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split('\n').pop()!);
@@ -57,8 +75,8 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   if (nativeAvailable()) {
     o.progress('measuring FMA peak');
     const be = await loadBackend('native');
-    peak1 = be.raw.fmaPeak(1, 400);
-    peak = o.threads > 1 ? be.raw.fmaPeak(o.threads, 400) : peak1;
+    peak1 = be.call((api) => api.fmaPeak(1, 400));
+    peak = o.threads > 1 ? be.call((api) => api.fmaPeak(o.threads, 400)) : peak1;
   }
   const gemm: GemmRow[] = [];
   for (const backend of backends) {
@@ -67,7 +85,9 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
       for (const [m, k, n] of BERT_GEMM_SHAPES) {
         o.progress(`GEMM ${m}x${k}x${n} ${backend} ${threads}t`);
         try {
-          gemm.push(await worker(['gemm', backend, String(threads), String(m), String(k), String(n), String(o.gemmReps)], 300_000));
+          gemm.push(
+            await worker<GemmRow>(['gemm', backend, String(threads), String(m), String(k), String(n), String(o.gemmReps)], 300_000),
+          );
         } catch (e) {
           errors.push(`gemm ${m}x${k}x${n} ${backend}: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
         }
@@ -81,7 +101,12 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
       for (const threads of threadSet) {
         o.progress(`encoder ${preset} ${backend} ${threads}t (${o.batch}x${o.seq}, ${o.encoderReps} runs)`);
         try {
-          encoder.push(await worker(['encoder', backend, String(threads), preset, String(o.batch), String(o.seq), String(o.encoderReps)], 900_000));
+          encoder.push(
+            await worker<EncoderRow>(
+              ['encoder', backend, String(threads), preset, String(o.batch), String(o.seq), String(o.encoderReps)],
+              900_000,
+            ),
+          );
         } catch (e) {
           errors.push(`encoder ${preset} ${backend} ${threads}t: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
         }

@@ -1,0 +1,283 @@
+//! The one forward pass of every encoder and head, for inference and for training (llm.c's
+//! `gpt2_forward` is the model): inference runs it with dropout off and no cache; training runs it
+//! with dropout and a `Cache` that keeps exactly what `train::backprop::backward` reads.
+//!
+//! - BERT / ELECTRA (post-LN): LayerNorm after each residual add, LayerNorm on the embeddings.
+//! - Megatron-BERT (pre-LN): LayerNorm before each sub-layer, residual added after, a final
+//!   LayerNorm; none on the embeddings.
+//!
+//! Dropout sites follow Hugging Face: after the embeddings (after their LayerNorm), on attention
+//! probabilities, after the attention output and MLP output projections (before the residual
+//! add), and on the head input (after the pooler for pooled sequence heads; also between the two
+//! layers of 2-FC sequence heads, as in ELECTRA's classification head). Without a cache every
+//! LayerNorm and GELU runs in place, so inference holds one activation set at a time.
+
+use std::borrow::Cow;
+
+use crate::config::{Arch, HeadTask};
+use crate::error::{CoreError, Result};
+use crate::kernels::attention::{attention_with, AttnShape, Dropout};
+use crate::kernels::ops::{add_assign, gelu, layer_norm, mix64};
+use crate::model::{Act, Batch, Encoder, HeadKind, LayerNorm, Linear};
+use crate::train::ops::{act_forward, dropout, layer_norm_forward, LnCache};
+
+/// Dropout probabilities and the seed of this micro-batch (p = 0 turns a site off).
+#[derive(Clone, Copy, Debug)]
+pub struct DropCfg {
+    pub hidden: f32,
+    pub attn: f32,
+    pub head: f32,
+    pub seed: u64,
+}
+
+impl DropCfg {
+    pub const OFF: DropCfg = DropCfg { hidden: 0.0, attn: 0.0, head: 0.0, seed: 0 };
+    /// Independent stream for one dropout site.
+    pub(crate) fn site(&self, id: u64) -> u64 {
+        mix64(self.seed ^ mix64(id.wrapping_add(0x5151)))
+    }
+}
+
+pub(crate) const SITE_EMB: u64 = 1;
+pub(crate) const SITE_HEAD0: u64 = 2;
+pub(crate) const SITE_HEAD1: u64 = 3;
+pub(crate) fn site_layer(l: usize, k: u64) -> u64 {
+    100 + 4 * l as u64 + k
+}
+
+/// What backward reads of one layer.
+pub(crate) struct LayerCache {
+    /// Layer input (post-LN only; pre-LN backward reads `h1`).
+    pub x_in: Vec<f32>,
+    pub ln1: Option<LnCache>,
+    pub h1: Vec<f32>,
+    pub qkv: Vec<f32>,
+    pub ctx: Vec<f32>,
+    pub lse: Vec<f32>,
+    pub ln2: LnCache,
+    pub h2: Vec<f32>,
+    pub inter_pre: Vec<f32>,
+    pub inter_act: Vec<f32>,
+    pub ln3: Option<LnCache>,
+}
+
+/// What backward reads of the head.
+#[derive(Default)]
+pub(crate) struct HeadCache {
+    pub rows: usize,
+    /// Input of the head's first Linear (after dropout).
+    pub x: Vec<f32>,
+    /// Pre-activation and activation of the hidden layer (pooler / 2-FC), input of the last Linear.
+    pub pre: Vec<f32>,
+    pub act: Vec<f32>,
+    pub act_in: Vec<f32>,
+}
+
+/// Everything the backward pass reads.
+pub struct Cache {
+    pub(crate) batch: usize,
+    pub(crate) seq: usize,
+    pub(crate) ids: Vec<u32>,
+    pub(crate) type_ids: Vec<u32>,
+    pub(crate) key_mask: Vec<bool>,
+    pub(crate) emb_ln: Option<LnCache>,
+    pub(crate) proj_in: Option<Vec<f32>>,
+    pub(crate) layers: Vec<LayerCache>,
+    pub(crate) final_ln: Option<LnCache>,
+    pub(crate) head: HeadCache,
+    pub(crate) drop: DropCfg,
+}
+
+pub(crate) fn attn_shape(enc: &Encoder, batch: usize, seq: usize) -> AttnShape {
+    AttnShape { batch, seq, heads: enc.cfg.heads, head_dim: enc.cfg.head_dim() }
+}
+
+/// y = x W^T + b into a new buffer.
+pub(crate) fn linear_forward(l: &Linear, x: &[f32], rows: usize) -> Vec<f32> {
+    let mut y = vec![0f32; rows * l.out];
+    l.forward(x, rows, &mut y);
+    y
+}
+
+/// LayerNorm of `x`: in place, or through the kernel that keeps what backward reads.
+fn norm(x: &mut Vec<f32>, ln: &LayerNorm, eps: f32, keep: bool) -> Option<LnCache> {
+    if !keep {
+        layer_norm(x, &ln.g, &ln.b, eps);
+        return None;
+    }
+    let (y, c) = layer_norm_forward(x, &ln.g, &ln.b, eps);
+    *x = y;
+    Some(c)
+}
+
+impl Encoder {
+    /// Last hidden state, [batch*seq, hidden] (inference: no dropout, nothing kept).
+    pub fn forward(&self, b: &Batch) -> Result<Vec<f32>> {
+        b.check(&self.cfg)?;
+        Ok(self.run(b, DropCfg::OFF, None))
+    }
+
+    /// Head logits from a last hidden state: [batch*seq, labels] for token-level heads
+    /// (token, qa as start/end pairs, discriminator), [batch, labels] for sequence heads.
+    pub fn head_logits(&self, hidden: &[f32], batch: usize, seq: usize) -> Result<Vec<f32>> {
+        if self.head.is_none() {
+            return Err(CoreError::Input("this model has no task head (load a checkpoint with a classifier / qa_outputs)".into()));
+        }
+        Ok(self.run_head(hidden, batch, seq, DropCfg::OFF, None))
+    }
+
+    /// Training forward: head logits and the cache backward needs, with dropout `d`. The model
+    /// must have a head.
+    pub fn forward_train(&self, b: &Batch, d: DropCfg) -> Result<(Vec<f32>, Cache)> {
+        b.check(&self.cfg)?;
+        let mut c = Cache {
+            batch: b.batch,
+            seq: b.seq,
+            ids: b.ids.to_vec(),
+            type_ids: b.type_ids.to_vec(),
+            key_mask: Vec::new(),
+            emb_ln: None,
+            proj_in: None,
+            layers: Vec::with_capacity(self.layers.len()),
+            final_ln: None,
+            head: HeadCache::default(),
+            drop: d,
+        };
+        let x = self.run(b, d, Some(&mut c));
+        let mut head = HeadCache::default();
+        let logits = self.run_head(&x, b.batch, b.seq, d, Some(&mut head));
+        c.head = head;
+        Ok((logits, c))
+    }
+
+    /// Word + position + token-type embeddings, [batch*seq, embedding_size], before any
+    /// LayerNorm or projection.
+    fn embedding_sum(&self, b: &Batch) -> Vec<f32> {
+        let (t, e) = (b.batch * b.seq, self.cfg.embedding_size);
+        let mut x = vec![0f32; t * e];
+        for (i, row) in x.chunks_exact_mut(e).enumerate() {
+            let (id, pos) = (b.ids[i] as usize, i % b.seq);
+            let tt = b.type_ids.get(i).copied().unwrap_or(0) as usize;
+            let (w, p, ty) = (&self.emb.word[id * e..][..e], &self.emb.pos[pos * e..][..e], &self.emb.typ[tt * e..][..e]);
+            for j in 0..e {
+                row[j] = w[j] + p[j] + ty[j];
+            }
+        }
+        x
+    }
+
+    /// Embeddings and every layer; fills `cache` (all but the head) when given.
+    fn run(&self, b: &Batch, d: DropCfg, mut cache: Option<&mut Cache>) -> Vec<f32> {
+        let cfg = &self.cfg;
+        let keep = cache.is_some();
+        let (t, eps) = (b.batch * b.seq, cfg.eps);
+        let mut x = self.embedding_sum(b);
+        let emb_ln = self.emb.ln.as_ref().and_then(|ln| norm(&mut x, ln, eps, keep));
+        dropout(&mut x, d.hidden, d.site(SITE_EMB));
+        let proj_in = self.emb.project.as_ref().map(|p| {
+            let y = linear_forward(p, &x, t);
+            std::mem::replace(&mut x, y)
+        });
+        let key_mask: Vec<bool> = b.mask.iter().map(|&m| m != 0).collect();
+        let shape = attn_shape(self, b.batch, b.seq);
+        for (li, l) in self.layers.iter().enumerate() {
+            let x_in = std::mem::take(&mut x);
+            // Attention sub-layer. Pre-LN normalises a copy of the residual stream first.
+            let (h1, ln1) = match cfg.arch {
+                Arch::PreLn => {
+                    let mut h = x_in.clone();
+                    let c = norm(&mut h, &l.ln_attn, eps, keep);
+                    (h, c)
+                }
+                Arch::PostLn => (Vec::new(), None),
+            };
+            let qkv = linear_forward(&l.qkv, if cfg.arch == Arch::PreLn { &h1 } else { &x_in }, t);
+            let mut ctx = vec![0f32; t * cfg.hidden];
+            let mut lse = if keep { vec![0f32; b.batch * cfg.heads * b.seq] } else { Vec::new() };
+            let attn_drop = Dropout { p: d.attn, seed: d.site(site_layer(li, 0)) };
+            attention_with(&qkv, &key_mask, shape, attn_drop, &mut ctx, keep.then_some(&mut lse[..]));
+            let mut a = linear_forward(&l.attn_out, &ctx, t);
+            dropout(&mut a, d.hidden, d.site(site_layer(li, 1)));
+            add_assign(&mut a, &x_in);
+            // Post-LN: h2 = LN(a) feeds the MLP and is its residual. Pre-LN: a is the residual
+            // and h2 = LN(a) feeds the MLP.
+            let (h2, ln2, residual) = match cfg.arch {
+                Arch::PostLn => {
+                    let c = norm(&mut a, &l.ln_attn, eps, keep);
+                    (a, c, None)
+                }
+                Arch::PreLn => {
+                    let mut h = a.clone();
+                    let c = norm(&mut h, &l.ln_mlp, eps, keep);
+                    (h, c, Some(a))
+                }
+            };
+            let mut inter = linear_forward(&l.inter, &h2, t);
+            let inter_pre = if keep { inter.clone() } else { Vec::new() };
+            gelu(&mut inter);
+            let mut o = linear_forward(&l.out, &inter, t);
+            dropout(&mut o, d.hidden, d.site(site_layer(li, 2)));
+            add_assign(&mut o, residual.as_ref().unwrap_or(&h2));
+            let ln3 = match cfg.arch {
+                Arch::PostLn => norm(&mut o, &l.ln_mlp, eps, keep),
+                Arch::PreLn => None,
+            };
+            x = o;
+            if let Some(c) = cache.as_deref_mut() {
+                let x_in = if cfg.arch == Arch::PostLn { x_in } else { Vec::new() };
+                let ln2 = ln2.expect("kept when caching");
+                c.layers.push(LayerCache { x_in, ln1, h1, qkv, ctx, lse, ln2, h2, inter_pre, inter_act: inter, ln3 });
+            }
+        }
+        let final_ln = self.final_ln.as_ref().and_then(|ln| norm(&mut x, ln, eps, keep));
+        if let Some(c) = cache {
+            (c.key_mask, c.emb_ln, c.proj_in, c.final_ln) = (key_mask, emb_ln, proj_in, final_ln);
+        }
+        x
+    }
+
+    /// The head on a last hidden state; fills `cache` when given.
+    fn run_head(&self, x: &[f32], batch: usize, seq: usize, d: DropCfg, cache: Option<&mut HeadCache>) -> Vec<f32> {
+        let head = self.head.as_ref().expect("callers check the head");
+        let h = self.cfg.hidden;
+        let (rows, mut xin): (usize, Cow<[f32]>) = match head.task {
+            HeadTask::Sequence => {
+                (batch, (0..batch).flat_map(|b| x[b * seq * h..b * seq * h + h].iter().copied()).collect::<Vec<_>>().into())
+            }
+            _ => (batch * seq, x.into()),
+        };
+        let mut hc = HeadCache { rows, ..Default::default() };
+        let (first, hidden) = match &head.kind {
+            HeadKind::Single(l) => (l, None),
+            HeadKind::Pooled { pooler, classifier } => (pooler, Some((classifier, Act::Tanh))),
+            HeadKind::Double { dense, out, act } => (dense, Some((out, *act))),
+        };
+        // The pooler sees undropped [CLS] states, as in Hugging Face.
+        if !matches!(head.kind, HeadKind::Pooled { .. }) && d.head > 0.0 {
+            dropout(xin.to_mut(), d.head, d.site(SITE_HEAD0));
+        }
+        let y = linear_forward(first, &xin, rows);
+        let logits = match hidden {
+            None => {
+                hc.x = if cache.is_some() { xin.into_owned() } else { Vec::new() };
+                y
+            }
+            Some((last, act)) => {
+                let a = act_forward(act, &y);
+                let mut act_in = a.clone();
+                if matches!(head.kind, HeadKind::Pooled { .. }) || head.task == HeadTask::Sequence {
+                    dropout(&mut act_in, d.head, d.site(SITE_HEAD1));
+                }
+                let logits = linear_forward(last, &act_in, rows);
+                if cache.is_some() {
+                    hc = HeadCache { rows, x: xin.into_owned(), pre: y, act: a, act_in };
+                }
+                logits
+            }
+        };
+        if let Some(c) = cache {
+            *c = hc;
+        }
+        logits
+    }
+}
