@@ -9,7 +9,14 @@ tokens shared; QA: [CLS] question [SEP] context-window [SEP]), NER labels on the
 
 Scores use biomeg's own scorers (`biomeg eval`: conlleval, ChemProt, BioASQ factoid) on the
 predictions this script writes (word labels, relation labels, BioASQ answer JSON), so both sides
-are scored by the same code. OUT/log.jsonl has biomeg-style `step` records (tokens, positions).
+are scored by the same code. OUT/log.jsonl has biomeg-style `step` records: loss, lr (the rate
+of that update), gradNorm (global norm before clipping), tokens, positions, idCheck/labelCheck
+(batch checksums, see batch_checks).
+
+Lockstep mode (test/fixtures/lockstep, scripts/fixtures/make_lockstep_fixture.mjs):
+`--init-from DIR` trains from a biomeg checkpoint (encoder AND head, e.g. written by
+TrainSession.saveCheckpoint before any step) instead of a fresh head, `--no-dropout` turns every
+dropout off, `--f64-grad-norm` takes the clipping norm in float64 as biomeg does.
 
   HF_HUB_OFFLINE=1 /opt/biomeg-py/bin/python bench/pytorch_finetune.py ner \
       --dataset bc5cdr-chem --model .cache/models/all-MiniLM-L6-v2 --max-steps 60 --out /tmp/pt-ner
@@ -184,6 +191,28 @@ def pad(rows, task):
     return ids, types, mask, lab[:, 0] if task == "re" else lab
 
 
+def clip_f64(params, max_norm):
+    """clip_grad_norm_ with the global norm summed in float64 (as biomeg does). torch's float32
+    norm of a 590k-element MiniLM gradient is up to 4e-5 low, 7e-6 on the global norm."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = math.sqrt(sum(float(g.double().square().sum()) for g in grads))
+    coef = max_norm / (norm + 1e-6)
+    if max_norm > 0 and coef < 1:
+        with torch.no_grad():
+            for g in grads:
+                g.mul_(coef)
+    return norm
+
+
+def batch_checks(ids, lab):
+    """Checksums of a padded batch (row-major flat index i from 0): idCheck = sum ids[i] * (i + 1),
+    labelCheck = sum (labels[i] + 101) * (i + 1), so a lockstep comparison can tell that both sides
+    trained on the same ids, labels and padding."""
+    w = torch.arange(1, ids.numel() + 1, dtype=torch.float64)
+    wl = torch.arange(1, lab.numel() + 1, dtype=torch.float64)
+    return {"idCheck": int((ids.reshape(-1).double() * w).sum()), "labelCheck": int(((lab.reshape(-1) + 101).double() * wl).sum())}
+
+
 def loss_of(logits, lab, task):
     """Cross-entropy as biomeg's trainer: QA = mean of the start and end losses over every position
     of the padded row (as Hugging Face); NER/RE ignore label -100."""
@@ -197,9 +226,12 @@ class Model(torch.nn.Module):
     backprop.rs): dropout -> Linear, or dropout -> Linear(hidden, head_hidden) -> ReLU (-> dropout,
     sequence heads only) -> Linear; weights normal(0, initializer_range), zero biases."""
 
-    def __init__(self, path, n_out, task, head_dropout, head_layers, head_hidden, seed):
+    def __init__(self, path, n_out, task, head_dropout, head_layers, head_hidden, seed, no_dropout=False):
         super().__init__()
-        self.enc = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        # --no-dropout: every dropout probability 0 (embeddings, sub-layer outputs, attention
+        # probabilities, head input), as biomeg's hiddenDropout/attnDropout/headDropout 0.
+        extra = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0) if no_dropout else {}
+        self.enc, self.load_info = AutoModel.from_pretrained(path, add_pooling_layer=False, output_loading_info=True, **extra)
         self.drop = torch.nn.Dropout(head_dropout)
         h = self.enc.config.hidden_size
         dims = [h, n_out] if head_layers == 1 else [h, head_hidden or h, n_out]
@@ -335,11 +367,16 @@ def main():
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init-from", help="start training from this biomeg checkpoint (encoder AND head weights, e.g. TrainSession.saveCheckpoint before any step) instead of --model with a fresh head; the tokenizer still comes from --model")
+    ap.add_argument("--no-dropout", action="store_true", help="every dropout off (encoder hidden/attention and head), for a deterministic lockstep comparison")
+    ap.add_argument("--f64-grad-norm", action="store_true", help="sum the global gradient norm in float64 (biomeg's way) instead of clip_grad_norm_'s float32 norms; the logged gradNorm is that norm")
     ap.add_argument("--eval-checkpoint", help="no training: score this biomeg checkpoint (encoder and head) with this script's evaluation, to cross-check the two evaluation paths")
     ap.add_argument("--transfer-from", help="qa: first train on this SQuAD-format file (the SQuAD -> BioASQ recipe)")
     ap.add_argument("--transfer-epochs", type=int, default=1)
     ap.add_argument("--transfer-limit", type=int, default=0, help="first N questions of --transfer-from (default: --limit, as biomeg)")
     a = ap.parse_args()
+    if a.init_from and a.eval_checkpoint:
+        ap.error("--init-from and --eval-checkpoint exclude each other")
     if a.transfer_from and a.task != "qa":
         ap.error(f"--transfer-from is for qa (SQuAD-format data), not {a.task}")
     for k, v in PRESETS[a.task].items():
@@ -420,7 +457,7 @@ def main():
                 loss = loss_of(model(ids, types, mask), lab, a.task)
                 opt.zero_grad()
                 loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+                norm = clip_f64(model.parameters(), a.max_grad_norm) if a.f64_grad_norm else torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
                 opt.step()
                 sched.step()
                 dt = time.perf_counter() - t0
@@ -429,16 +466,23 @@ def main():
                 pos += mask.numel()
                 losses.append(loss.item())
                 step += 1
-                log.write(json.dumps({"type": "step", "stage": stage, "g": step, "epoch": epoch + 1, "loss": losses[-1], "lr": lr, "gradNorm": float(norm), "tokens": int(mask.sum()), "positions": mask.numel(), "sec": round(dt, 4)}) + "\n")
+                log.write(json.dumps({"type": "step", "stage": stage, "g": step, "epoch": epoch + 1, "loss": losses[-1], "lr": lr, "gradNorm": float(norm), "tokens": int(mask.sum()), "positions": mask.numel(), **batch_checks(ids, lab), "sec": round(dt, 4)}) + "\n")
                 if step % 10 == 0:
                     print(f"{stage} step {step}/{total} loss {losses[-1]:.4f} {tok / sec:.0f} tok/s", file=sys.stderr)
             epoch += 1
         return {"steps": step, "train_features": len(feats), "train_sec": sec, "train_tokens": tok, "train_positions": pos, "tokens_per_sec": tok / max(sec, 1e-9), "first_losses": losses[:5], "last_loss": losses[-1] if losses else None}
 
-    if a.eval_checkpoint:
-        head = json.load(open(os.path.join(a.eval_checkpoint, "config.json"), encoding="utf-8")).get("biomeg_head", {})
+    ckpt = a.eval_checkpoint or a.init_from
+    if ckpt:
+        head = json.load(open(os.path.join(ckpt, "config.json"), encoding="utf-8")).get("biomeg_head", {})
         a.head_layers, a.head_hidden = head.get("layers", 1), head.get("hidden", 0)
-    model = Model(a.eval_checkpoint or a.model, 2 if a.task == "qa" else len(labels), a.task, a.head_dropout, a.head_layers, a.head_hidden, a.seed)
+    if a.no_dropout:
+        a.head_dropout = 0.0
+    model = Model(ckpt or a.model, 2 if a.task == "qa" else len(labels), a.task, a.head_dropout, a.head_layers, a.head_hidden, a.seed, a.no_dropout)
+    if a.init_from:
+        if model.load_info["missing_keys"]:
+            raise SystemExit(f"{a.init_from}: encoder tensors missing from the checkpoint: {model.load_info['missing_keys']}")
+        load_biomeg_head(model, a.init_from, labels)
     log = open(os.path.join(a.out, "log.jsonl"), "w", encoding="utf-8")
     transfer = None
     if a.eval_checkpoint:

@@ -11,6 +11,8 @@ SUDO=""
 
 command -v cargo >/dev/null || { log "Rust (cargo) is required: install rustup, then re-run"; exit 1; }
 command -v node >/dev/null || { log "Node.js >= 20 is required"; exit 1; }
+# rustfmt for the format check in `npm test` (rustup's minimal profile leaves it out).
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 
 # wasm32 toolchain: a rustup target if present, else Debian's rustc-web with its std sources.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then

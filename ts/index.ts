@@ -6,7 +6,7 @@ export { loadBackend, nativeAvailable, wasmAvailable, type Backend, type Backend
 export { BiomegError } from './errors.js';
 export { runtimeInfo, setThreads, matmul, type RuntimeInfoJson } from './runtime.js';
 export * from './text/index.js';
-export { TrainSession, type TrainOptions, type StepResult, type TrainBatch } from './train/index.js';
+export { TrainSession, type TrainOptions, type NewHeadOptions, type StepResult, type TrainBatch } from './train/index.js';
 export * from './finetune/index.js';
 export * from './data/index.js';
 export * from './eval/index.js';

@@ -1,7 +1,9 @@
 // The default benchmark suite behind `biomeg bench`: FMA peak, GEMM at BERT shapes and encoder
 // forward speed on native and wasm. Each GEMM / encoder row runs in its own process
 // (ts/bench/worker.ts, bundled to dist/bench/worker.js) so its peak RSS is its own and a crash
-// cannot take the suite down.
+// cannot take the suite down. When cuBLAS is found, the CPU rows run with BIOMEG_DEVICE=cpu and
+// GPU rows (device 'cuda': GEMM through matmul including its transfers, encoder forward with
+// large GEMMs on the GPU) are added beside them.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -15,11 +17,15 @@ export interface GemmRow {
   n: number;
   threads: number;
   backend: BackendName;
+  /** 'cuda': through cuBLAS (native backend), transfers included. */
+  device?: 'cpu' | 'cuda';
   gflops: number;
 }
 export interface EncoderRow {
   preset: string;
   backend: BackendName;
+  /** 'cuda': large GEMMs on the GPU (native backend). */
+  device?: 'cpu' | 'cuda';
   threads: number;
   batch: number;
   seq: number;
@@ -46,6 +52,8 @@ export interface SuiteOptions {
   presets: string[];
   backends: BackendName[];
   gemmReps: number;
+  /** GEMM rows [m, k, n] (BERT_GEMM_SHAPES in the default suite). */
+  gemmShapes: Array<[number, number, number]>;
   encoderReps: number;
   batch: number;
   seq: number;
@@ -60,9 +68,10 @@ export const BERT_GEMM_SHAPES: Array<[number, number, number]> = [
   [1024, 3072, 768],
 ];
 
-async function worker<T>(args: string[], timeoutMs: number): Promise<T> {
+async function worker<T>(args: string[], timeoutMs: number, device: 'cpu' | 'cuda' = 'cpu'): Promise<T> {
   const file = path.join(ROOT, 'dist', 'bench', 'worker.js');
-  const { stdout } = await run(process.execPath, [file, ...args], { timeout: timeoutMs, maxBuffer: 1 << 20 });
+  const env = device === 'cpu' ? { ...process.env, BIOMEG_DEVICE: 'cpu' } : process.env;
+  const { stdout } = await run(process.execPath, [file, ...args, device], { timeout: timeoutMs, maxBuffer: 1 << 20, env });
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
@@ -72,9 +81,11 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   for (const b of o.backends) if (!backends.includes(b)) errors.push(`${b} backend not built: skipped (run npm run setup)`);
   let peak = NaN;
   let peak1 = NaN;
+  let cuda = false;
   if (nativeAvailable()) {
     o.progress('measuring FMA peak');
     const be = await loadBackend('native');
+    cuda = backends.includes('native') && be.call((api) => api.runtimeInfo().cuda);
     peak1 = be.call((api) => api.fmaPeak(1, 400));
     peak = o.threads > 1 ? be.call((api) => api.fmaPeak(o.threads, 400)) : peak1;
   }
@@ -82,7 +93,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   for (const backend of backends) {
     const threadSet = backend === 'native' ? [...new Set([o.threads, 1])] : [1];
     for (const threads of threadSet) {
-      for (const [m, k, n] of BERT_GEMM_SHAPES) {
+      for (const [m, k, n] of o.gemmShapes) {
         o.progress(`GEMM ${m}x${k}x${n} ${backend} ${threads}t`);
         try {
           gemm.push(
@@ -92,6 +103,16 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
           errors.push(`gemm ${m}x${k}x${n} ${backend}: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
         }
       }
+    }
+  }
+  for (const [m, k, n] of cuda ? o.gemmShapes : []) {
+    o.progress(`GEMM ${m}x${k}x${n} native+cuda`);
+    try {
+      gemm.push(
+        await worker<GemmRow>(['gemm', 'native', String(o.threads), String(m), String(k), String(n), String(o.gemmReps)], 300_000, 'cuda'),
+      );
+    } catch (e) {
+      errors.push(`gemm ${m}x${k}x${n} cuda: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
     }
   }
   const encoder: EncoderRow[] = [];
@@ -111,6 +132,14 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
           errors.push(`encoder ${preset} ${backend} ${threads}t: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
         }
       }
+    }
+    if (!cuda) continue;
+    o.progress(`encoder ${preset} native+cuda (${o.batch}x${o.seq}, ${o.encoderReps} runs)`);
+    try {
+      const args = ['encoder', 'native', String(o.threads), preset, String(o.batch), String(o.seq), String(o.encoderReps)];
+      encoder.push(await worker<EncoderRow>(args, 900_000, 'cuda'));
+    } catch (e) {
+      errors.push(`encoder ${preset} cuda: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
     }
   }
   return { peak_gflops: peak, peak_gflops_1t: peak1, threads: o.threads, gemm, encoder, errors };

@@ -1,27 +1,38 @@
 // One measurement in its own process, so its peak RSS is its own: prints one JSON line.
-//   node dist/bench/worker.js gemm    <backend> <threads> <m> <k> <n> <reps>
-//   node dist/bench/worker.js encoder <backend> <threads> <preset> <batch> <seq> <reps>
+//   node dist/bench/worker.js gemm    <backend> <threads> <m> <k> <n> <reps> [cpu|cuda]
+//   node dist/bench/worker.js encoder <backend> <threads> <preset> <batch> <seq> <reps> [cpu|cuda]
+// (device cuda: GEMM through matmul on cuBLAS, transfers included; the encoder with cuBLAS on)
 // (spawned by ./suite.ts; bundled by scripts/build-ts.mjs)
 import { loadBackend, type BackendName } from '../backend.js';
 import { BiomegModel } from '../model.js';
 import { setThreads } from '../runtime.js';
 import { median } from './stats.js';
 
-async function gemm(backend: BackendName, threads: number, m: number, k: number, n: number, reps: number) {
+async function gemm(backend: BackendName, threads: number, m: number, k: number, n: number, reps: number, device: Device) {
   const be = await loadBackend(backend);
-  const g = be.call((api) => new api.GemmBench(m, k, n));
-  be.call(() => g.run(threads)); // warm-up
+  let once: () => unknown;
+  if (device === 'cuda') {
+    const a = new Float32Array(m * k).fill(0.5);
+    const b = new Float32Array(n * k).fill(0.25);
+    once = () => be.call((api) => api.matmul(a, b, m, k, n, true, 'cuda'));
+  } else {
+    const g = be.call((api) => new api.GemmBench(m, k, n));
+    once = () => be.call(() => g.run(threads));
+  }
+  once(); // warm-up
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
-    be.call(() => g.run(threads));
+    once();
     times.push((performance.now() - t) / 1000);
   }
   const s = median(times);
-  return { m, k, n, threads, backend, gflops: (2 * m * k * n) / s / 1e9, seconds: s };
+  return { m, k, n, threads, backend, device, gflops: (2 * m * k * n) / s / 1e9, seconds: s };
 }
 
-async function encoder(backend: BackendName, threads: number, preset: string, batch: number, seq: number, reps: number) {
+type Device = 'cpu' | 'cuda';
+
+async function encoder(backend: BackendName, threads: number, preset: string, batch: number, seq: number, reps: number, device: Device) {
   await setThreads(threads, backend);
   const model = await BiomegModel.random(preset, { backend, seed: 1 });
   const ids = new Uint32Array(batch * seq).map((_, i) => 1000 + ((i * 7919) % 20000));
@@ -36,6 +47,7 @@ async function encoder(backend: BackendName, threads: number, preset: string, ba
   return {
     preset,
     backend,
+    device,
     threads,
     batch,
     seq,
@@ -53,8 +65,8 @@ const [kind, backend, threads, ...rest] = process.argv.slice(2);
 const nums = rest.map(Number);
 const run =
   kind === 'gemm'
-    ? gemm(backend as BackendName, Number(threads), nums[0], nums[1], nums[2], nums[3])
-    : encoder(backend as BackendName, Number(threads), rest[0], nums[1], nums[2], nums[3]);
+    ? gemm(backend as BackendName, Number(threads), nums[0], nums[1], nums[2], nums[3], (rest[4] ?? 'cpu') as Device)
+    : encoder(backend as BackendName, Number(threads), rest[0], nums[1], nums[2], nums[3], (rest[4] ?? 'cpu') as Device);
 run.then(
   (r) => console.log(JSON.stringify(r)),
   (e) => {

@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { runSuite, type BenchReport } from '../bench/suite.js';
+import { BERT_GEMM_SHAPES, runSuite, type BenchReport } from '../bench/suite.js';
+import { BiomegError } from '../errors.js';
 import { markdownTable, textTable, writeFileAtomic, type Cell } from '../report.js';
 import type { BackendName } from '../backend.js';
 import { presetConfig } from '../model.js';
@@ -15,7 +16,8 @@ const HELP = `Usage: biomeg bench [options]
 
 Default suite (no download needed): this machine's FMA peak, GEMM GFLOP/s at BERT-base layer
 shapes (8 x 128 tokens), and encoder forward speed for the bert-base and biomegatron-345m presets
-(random weights, batch 8 x 128) on the native and wasm backends.
+(random weights, batch 8 x 128) on the native and wasm backends. When cuBLAS is found (see
+\`biomeg info\`), GPU rows (native+cuda) are added and the CPU rows run with BIOMEG_DEVICE=cpu.
 
 Options:
   --json               print the report as JSON on stdout (tables go to stderr)
@@ -26,6 +28,7 @@ Options:
   --threads N          native threads (default: all cores)
   --reps N             timed encoder runs per row, median reported (default 3)
   --quick              bert-base only, 1 timed run, fewer GEMM repetitions
+  --gemm-shapes S      GEMM rows as MxKxN,MxKxN (default: BERT-base's four layer GEMMs)
   --data DIR           benchmark data (default: $BIOMEG_DATA); adds the sub-token break-out
                        table and break-out speed over a 10M-word corpus
   --vocabs DIR         vocabularies for the break-out table (default: $BIOMEG_VOCABS, else
@@ -38,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       json: { type: 'boolean' },
+      'gemm-shapes': { type: 'string' },
       out: { type: 'string' },
       presets: { type: 'string' },
       backends: { type: 'string' },
@@ -64,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     presets,
     backends: (values.backends ?? 'native,wasm').split(',') as BackendName[],
     gemmReps: quick ? 3 : 7,
+    gemmShapes: values['gemm-shapes'] ? parseShapes(values['gemm-shapes']) : BERT_GEMM_SHAPES,
     encoderReps: Number(values.reps ?? (quick ? 1 : 3)),
     batch: 8,
     seq: 128,
@@ -113,16 +118,31 @@ export async function main(argv: string[]): Promise<number> {
   return report.errors.length && !report.gemm.length && !report.encoder.length ? 1 : 0;
 }
 
+function parseShapes(s: string): Array<[number, number, number]> {
+  return s.split(',').map((x) => {
+    const d = x.split('x').map(Number);
+    if (d.length !== 3 || !d.every((v) => Number.isInteger(v) && v > 0))
+      throw new BiomegError('BIOMEG_USAGE', `--gemm-shapes: '${x}' is not MxKxN with positive integers`);
+    return d as [number, number, number];
+  });
+}
+
+/** "native", "wasm", or "native+cuda" for the GPU rows. */
+function label(row: { backend: string; device?: string }): string {
+  return row.device === 'cuda' ? `${row.backend}+cuda` : row.backend;
+}
+
 function render(r: BenchReport): { text: string; md: string } {
   const gh = ['GEMM m x k x n', 'backend', 'threads', 'GFLOP/s', '% of peak'];
   const gr: Cell[][] = r.gemm.map((g) => {
     const peak = g.threads === 1 ? r.peak_gflops_1t : r.peak_gflops;
-    return [`${g.m} x ${g.k} x ${g.n}`, g.backend, g.threads, g.gflops, (100 * g.gflops) / peak];
+    // GPU rows have no CPU peak to compare with
+    return [`${g.m} x ${g.k} x ${g.n}`, label(g), g.threads, g.gflops, g.device === 'cuda' ? '' : (100 * g.gflops) / peak];
   });
   const eh = ['encoder', 'backend', 'threads', 'batch x seq', 'ms (median)', 'min-max ms', 'tokens/s', 'peak RSS MB'];
   const er: Cell[][] = r.encoder.map((e) => [
     e.preset,
-    e.backend,
+    label(e),
     e.threads,
     `${e.batch} x ${e.seq}`,
     e.ms,
@@ -131,14 +151,15 @@ function render(r: BenchReport): { text: string; md: string } {
     e.peak_rss_mb,
   ]);
   const notes: string[] = [];
-  const nat = (p: string, t: number) => r.encoder.find((e) => e.preset === p && e.backend === 'native' && e.threads === t);
+  const nat = (p: string, t: number) =>
+    r.encoder.find((e) => e.preset === p && e.backend === 'native' && e.device !== 'cuda' && e.threads === t);
   const was = (p: string) => r.encoder.find((e) => e.preset === p && e.backend === 'wasm');
   for (const p of new Set(r.encoder.map((e) => e.preset))) {
     const n1 = nat(p, 1);
     const w = was(p);
     if (n1 && w) notes.push(`${p}: wasm (simd128, 1 thread) / native (1 thread) time = ${(w.ms / n1.ms).toFixed(2)}x`);
   }
-  const big = r.gemm.find((g) => g.backend === 'native' && g.threads === r.threads && g.k === 768 && g.n === 3072);
+  const big = r.gemm.find((g) => g.backend === 'native' && g.device !== 'cuda' && g.threads === r.threads && g.k === 768 && g.n === 3072);
   if (big)
     notes.push(
       `GEMM 1024x768x3072 native ${r.threads} threads: ${((100 * big.gflops) / r.peak_gflops).toFixed(1)}% of the FMA peak measured in this run`,

@@ -137,8 +137,9 @@ function splitFiles(o: FineTuneOptions, spec: TaskSpec): Partial<Record<'train' 
   return out;
 }
 
-/** Seeded permutation (mulberry32 + Fisher-Yates): the epoch's batch order. */
-function permutation(n: number, seed: number, epoch: number): Uint32Array {
+/** Seeded permutation (mulberry32 + Fisher-Yates): the epoch's batch order (bench/pytorch_finetune.py
+ *  has the Python port). */
+export function permutation(n: number, seed: number, epoch: number): Uint32Array {
   let a = (seed * 0x9e3779b1 + epoch * 0x85ebca6b + 0x27d4eb2f) >>> 0;
   const rand = () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -198,8 +199,7 @@ async function runOne(o: FineTuneOptions, r: Recipe & { preset: string }, p: Pre
   const keepHead = !o.newHead && reusableHead(o.model, spec.head, p.labels);
   const { lr, weightDecay, maxGradNorm, accumSteps, hiddenDropout, attnDropout, headDropout } = r;
   const newHead = { task: spec.head, labels: p.labels, layers: r.headLayers, hidden: r.headHidden, seed };
-  // TrainOptions does not declare newHead; the binding reads it from the options' JSON.
-  const trainOpts: TrainOptions & { newHead?: typeof newHead } = {
+  const trainOpts: TrainOptions = {
     lr,
     weightDecay,
     warmupSteps: Math.round(r.warmupRatio * totalSteps),

@@ -34,6 +34,26 @@ export interface TrainOptions {
   seed?: number;
   /** Word-embedding row never updated; default config.json's pad_token_id (else 0). */
   padTokenId?: number | null;
+  /** Replace (or add) the task head with a freshly initialised one (normal(0, initStd), zero
+   *  bias): for base encoders without a head. */
+  newHead?: NewHeadOptions;
+}
+
+/** A freshly initialised task head (`TrainOptions.newHead`). */
+export interface NewHeadOptions {
+  task: 'token' | 'sequence' | 'qa';
+  /** Label names (token / sequence heads; at least 2). */
+  labels?: string[];
+  /** 1 or 2 fully-connected layers [1]. */
+  layers?: number;
+  /** Width of a 2-FC head's first layer; 0 = the encoder's hidden size [0]. */
+  hidden?: number;
+  /** Between the two layers [relu]. */
+  activation?: 'relu' | 'gelu' | 'tanh';
+  /** Seed of the weights [42]. */
+  seed?: number;
+  /** Standard deviation of the weights [config.json's initializer_range, else 0.02]. */
+  initStd?: number;
 }
 
 export interface StepResult {

@@ -53,9 +53,7 @@ pub struct TrainSession {
 #[napi]
 impl TrainSession {
     /// Start from config.json text, safetensors bytes (with a task head) and options JSON
-    /// (camelCase keys: lr, weightDecay, warmupSteps, totalSteps, maxGradNorm, accumSteps,
-    /// hiddenDropout, attnDropout, headDropout, seed, padTokenId, beta1, beta2, eps, newHead:
-    /// {task, labels, layers, hidden, activation, seed, initStd} for a freshly initialised head).
+    /// (the keys of `biomeg_core::train::TrainOptions`, camelCase).
     #[napi(factory)]
     pub fn from_bytes(config_json: String, weights: Uint8Array, options_json: String) -> Result<TrainSession> {
         let t = guard(|| Trainer::from_bytes(&config_json, &weights, &options_json))?;

@@ -11,7 +11,7 @@
 
 use crate::config::{Arch, HeadConfig, HeadTask, ModelConfig};
 use crate::error::{CoreError, Result};
-use crate::kernels::dispatch::matmul;
+use crate::kernels::dispatch::{matmul_weight, WeightBuf};
 use crate::kernels::gemm::MatRef;
 use crate::kernels::ops::fill_rows;
 use crate::params::{head_params_mut, in_base_model, params, params_mut, Init, ParamInfo};
@@ -20,7 +20,7 @@ use crate::weights::{ByteSource, SafeTensors};
 
 /// y = x W^T + b with W stored [out, in].
 pub struct Linear {
-    pub w: Vec<f32>,
+    pub w: WeightBuf,
     pub b: Vec<f32>,
     pub inp: usize,
     pub out: usize,
@@ -30,11 +30,12 @@ impl Linear {
     pub fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
         let y = &mut y[..rows * self.out];
         fill_rows(y, &self.b);
-        matmul(
+        matmul_weight(
             rows,
             self.out,
             self.inp,
             MatRef::row_major(&x[..rows * self.inp], self.inp),
+            &self.w,
             MatRef::transposed(&self.w, self.inp),
             y,
             self.out,
@@ -43,7 +44,7 @@ impl Linear {
     }
     /// Shape only; the buffers are filled by walking the parameter schema.
     fn empty(inp: usize, out: usize) -> Self {
-        Linear { w: Vec::new(), b: Vec::new(), inp, out }
+        Linear { w: WeightBuf::default(), b: Vec::new(), inp, out }
     }
 }
 

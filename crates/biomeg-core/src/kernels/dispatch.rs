@@ -1,9 +1,30 @@
 //! GEMM dispatch: cuBLAS when a CUDA device and libcublas are found at run time, else the CPU.
-//! CUDA libraries are opened with dlopen on first use (the build needs no CUDA); nothing is
-//! called before presence is confirmed, and any failure falls back to the CPU with the reason
-//! kept for `info`.
+//!
+//! CUDA libraries are opened with dlopen on first use (the build needs no CUDA; see
+//! `dispatch/probe.rs` for the search); nothing is called before presence is confirmed and a
+//! self-test GEMM has matched the CPU. The first runtime failure turns CUDA off for the process
+//! (the GEMM that failed, and every later one, runs on the CPU) and keeps the reason for `info`.
+//!
+//! The probe state is process-global (`cuda_status`, `matmul`), but everything it does is also
+//! available on an explicit `Dispatcher` opened from library paths, which is how the tests drive
+//! the stand-in library (`tests/cuda_standin/standin.c`) without touching the global.
+//!
+//! Which GEMMs go to the GPU: see `CUDA_MIN_MACS` and `CUDA_MIN_INTENSITY`.
 
 use super::gemm::{gemm, MatRef};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(target_arch = "wasm32"))]
+use std::sync::OnceLock;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cuda;
+#[cfg(not(target_arch = "wasm32"))]
+mod probe;
+#[cfg(not(target_arch = "wasm32"))]
+pub use cuda::{Cuda, GpuError, OpenOptions};
+#[cfg(not(target_arch = "wasm32"))]
+pub use probe::ProbeConfig;
 
 /// Where a GEMM ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,30 +37,194 @@ pub enum GemmDevice {
 #[derive(Clone, Debug)]
 pub struct CudaStatus {
     pub available: bool,
-    /// Library paths when found; otherwise why not.
+    /// Library paths, runtime version and math mode when available; otherwise why not (including
+    /// the runtime failure that turned CUDA off).
     pub detail: String,
 }
 
-/// Problems smaller than this many multiply-adds stay on the CPU (transfers would dominate).
-const CUDA_MIN_MACS: usize = 1 << 22;
+/// GEMMs below this many multiply-adds stay on the CPU whatever their shape: one cuBLAS call
+/// costs a few synchronous copies and a launch, ~30-50 us all told, and 2^24 MACs is about what a
+/// 16-core AVX-512 CPU does in that time. (BIOMEG_CUDA_MIN_MACS overrides; tune on a GPU.)
+pub const CUDA_MIN_MACS: usize = 1 << 24;
+
+/// ... and below this arithmetic intensity: multiply-adds per f32 element moved over PCIe,
+/// `m*n*k / (m*k + [k*n unless B is a resident weight] + m*n [+ m*n when C is accumulated])`.
+/// The GPU wins when the CPU's time for the GEMM exceeds the transfer time (the GPU's own compute
+/// is ~50x faster than the CPU's and is neglected): m*n*k / R_cpu > 4 * elements / BW, i.e.
+/// intensity > 4 * R_cpu / BW. With R_cpu ~ 0.4 TMAC/s (16 AVX-512 cores) and BW ~ 25 GB/s
+/// (pinned PCIe 4 x16) that is ~64. A Linear with its weight resident has intensity about
+/// n*k / (k + 2n) (hundreds for BERT widths), so batch size decides through `CUDA_MIN_MACS`; a
+/// weight-gradient GEMM (k = tokens) needs a few hundred tokens; a rank-few outer product never
+/// goes. (BIOMEG_CUDA_MIN_INTENSITY overrides; tune on a GPU.)
+pub const CUDA_MIN_INTENSITY: f64 = 64.0;
+
+/// The two thresholds above, as used by a dispatcher.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    pub min_macs: usize,
+    pub min_intensity: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { min_macs: CUDA_MIN_MACS, min_intensity: CUDA_MIN_INTENSITY }
+    }
+}
+
+impl Thresholds {
+    /// The defaults, overridden by BIOMEG_CUDA_MIN_MACS / BIOMEG_CUDA_MIN_INTENSITY.
+    pub fn from_env() -> Thresholds {
+        let d = Thresholds::default();
+        let var = |k: &str| std::env::var(k).ok();
+        Thresholds {
+            min_macs: var("BIOMEG_CUDA_MIN_MACS").and_then(|v| v.parse().ok()).unwrap_or(d.min_macs),
+            min_intensity: var("BIOMEG_CUDA_MIN_INTENSITY").and_then(|v| v.parse().ok()).unwrap_or(d.min_intensity),
+        }
+    }
+
+    /// Whether C[m,n] (+)= A[m,k] B[k,n] is worth sending to the GPU.
+    pub fn wants_cuda(&self, m: usize, n: usize, k: usize, b_resident: bool, accumulate: bool) -> bool {
+        if m == 0 || n == 0 || k == 0 {
+            return false;
+        }
+        let macs = m.saturating_mul(n).saturating_mul(k);
+        if macs < self.min_macs {
+            return false;
+        }
+        let moved = m * k + if b_resident { 0 } else { k * n } + m * n * if accumulate { 2 } else { 1 };
+        macs as f64 / moved as f64 >= self.min_intensity
+    }
+}
+
+static NEXT_WEIGHT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A weight buffer whose device copy the dispatcher may keep between GEMMs.
+///
+/// The device cache is keyed by `id` (unique for the life of the process: never reused, so a
+/// freed buffer whose memory is reallocated to another weight can never hit the old entry) and
+/// checked against `version`, the data pointer and the length. `version` is bumped by every
+/// mutable access (`DerefMut`), which is the only way to change the data in safe code, so an
+/// optimizer step or a reload invalidates the copy without anyone having to remember to. The
+/// device copy is freed when the WeightBuf is dropped (i.e. with its model). A clone is a new
+/// buffer with a new id. It derefs to `Vec<f32>`, so `&w`, `w.len()`, `&mut w[..]` work as before.
+#[derive(Default)]
+pub struct WeightBuf {
+    data: Vec<f32>,
+    id: u64,
+    version: u64,
+    /// The CUDA instances holding a copy, freed on drop.
+    #[cfg(not(target_arch = "wasm32"))]
+    holders: cuda::Holders,
+}
+
+impl WeightBuf {
+    pub fn new(data: Vec<f32>) -> WeightBuf {
+        WeightBuf {
+            data,
+            id: NEXT_WEIGHT_ID.fetch_add(1, Ordering::Relaxed),
+            version: 0,
+            #[cfg(not(target_arch = "wasm32"))]
+            holders: Default::default(),
+        }
+    }
+    /// Identity for the device cache (0 for a `Default` buffer, which is never cached).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    /// Bumped by every mutable access.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    pub fn into_vec(mut self) -> Vec<f32> {
+        std::mem::take(&mut self.data)
+    }
+}
+
+impl Deref for WeightBuf {
+    type Target = Vec<f32>;
+    fn deref(&self) -> &Vec<f32> {
+        &self.data
+    }
+}
+
+impl DerefMut for WeightBuf {
+    fn deref_mut(&mut self) -> &mut Vec<f32> {
+        self.version = self.version.wrapping_add(1);
+        if self.id == 0 {
+            self.id = NEXT_WEIGHT_ID.fetch_add(1, Ordering::Relaxed);
+        }
+        &mut self.data
+    }
+}
+
+impl From<Vec<f32>> for WeightBuf {
+    fn from(v: Vec<f32>) -> Self {
+        WeightBuf::new(v)
+    }
+}
+
+impl Clone for WeightBuf {
+    fn clone(&self) -> Self {
+        WeightBuf::new(self.data.clone())
+    }
+}
+
+impl std::fmt::Debug for WeightBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+impl PartialEq for WeightBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+
+impl Drop for WeightBuf {
+    fn drop(&mut self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.holders.evict(self.id);
+    }
+}
 
 /// C (+)= A * B on the best device; returns the device used.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) -> GemmDevice {
     #[cfg(not(target_arch = "wasm32"))]
-    if m * n * k >= CUDA_MIN_MACS && prefer_cuda() {
-        if let Ok(cuda) = cuda::get() {
-            if cuda.sgemm(m, n, k, a, b, c, ldc, accumulate).is_ok() {
-                return GemmDevice::Cuda;
-            }
-        }
+    if global_thresholds().wants_cuda(m, n, k, false, accumulate) {
+        return global().matmul(m, n, k, a, b, None, c, ldc, accumulate);
     }
-    let _ = CUDA_MIN_MACS;
     gemm(m, n, k, a, b, c, ldc, accumulate);
     GemmDevice::Cpu
 }
 
-/// As `matmul`, but on the device asked for (tests compare the two); errors if CUDA is absent.
+/// As `matmul` with B a view of the weight `w` (e.g. `MatRef::transposed(&w, k)` for a Linear's
+/// forward, `MatRef::row_major(&w, n)` for its input gradient): on the GPU the weight is uploaded
+/// once per version and kept there until `w` is dropped.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_weight(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef,
+    w: &WeightBuf,
+    b: MatRef,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> GemmDevice {
+    #[cfg(not(target_arch = "wasm32"))]
+    if global_thresholds().wants_cuda(m, n, k, true, accumulate) {
+        return global().matmul(m, n, k, a, b, Some(w), c, ldc, accumulate);
+    }
+    let _ = w;
+    gemm(m, n, k, a, b, c, ldc, accumulate);
+    GemmDevice::Cpu
+}
+
+/// As `matmul`, but on the device asked for (tests compare the two); errors if CUDA is absent,
+/// has been turned off, or cannot take this layout.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_on(
     device: GemmDevice,
@@ -58,7 +243,7 @@ pub fn matmul_on(
             Ok(())
         }
         #[cfg(not(target_arch = "wasm32"))]
-        GemmDevice::Cuda => cuda::get()?.sgemm(m, n, k, a, b, c, ldc, accumulate),
+        GemmDevice::Cuda => global().matmul_on(GemmDevice::Cuda, m, n, k, a, b, None, c, ldc, accumulate),
         #[cfg(target_arch = "wasm32")]
         GemmDevice::Cuda => Err("CUDA is not available on wasm".into()),
     }
@@ -86,211 +271,155 @@ pub fn matmul_dense(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, trans_b:
     Ok(c)
 }
 
-/// BIOMEG_DEVICE=cpu turns the GPU path off.
-#[cfg(not(target_arch = "wasm32"))]
-fn prefer_cuda() -> bool {
-    !matches!(std::env::var("BIOMEG_DEVICE").as_deref(), Ok("cpu"))
-}
-
+/// What the process-wide probe found (probing on first call), or why CUDA was turned off.
 pub fn cuda_status() -> CudaStatus {
     #[cfg(not(target_arch = "wasm32"))]
-    return match cuda::get() {
-        Ok(c) => CudaStatus { available: true, detail: c.libs.clone() },
-        Err(e) => CudaStatus { available: false, detail: e.clone() },
-    };
+    return global().status();
     #[cfg(target_arch = "wasm32")]
     CudaStatus { available: false, detail: "not available on wasm".into() }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-mod cuda {
-    use super::MatRef;
-    use libloading::{Library, Symbol};
-    use std::ffi::c_void;
-    use std::os::raw::{c_int, c_void as void};
-    use std::sync::{Mutex, OnceLock};
+static GLOBAL: OnceLock<Dispatcher> = OnceLock::new();
 
-    type CudaGetDeviceCount = unsafe extern "C" fn(*mut c_int) -> c_int;
-    type CudaMalloc = unsafe extern "C" fn(*mut *mut void, usize) -> c_int;
-    type CudaFree = unsafe extern "C" fn(*mut void) -> c_int;
-    type CudaMemcpy = unsafe extern "C" fn(*mut void, *const void, usize, c_int) -> c_int;
-    type CublasCreate = unsafe extern "C" fn(*mut *mut c_void) -> c_int;
-    #[allow(clippy::type_complexity)]
-    type CublasSgemm = unsafe extern "C" fn(
-        *mut c_void,
-        c_int,
-        c_int,
-        c_int,
-        c_int,
-        c_int,
-        *const f32,
-        *const f32,
-        c_int,
-        *const f32,
-        c_int,
-        *const f32,
-        *mut f32,
-        c_int,
-    ) -> c_int;
+/// The process-wide dispatcher, probed from the BIOMEG_* variables on first use.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn global() -> &'static Dispatcher {
+    GLOBAL.get_or_init(|| Dispatcher::probe(&ProbeConfig::from_env()))
+}
 
-    const H2D: c_int = 1;
-    const D2H: c_int = 2;
-    const OP_N: c_int = 0;
-    const OP_T: c_int = 1;
+/// The thresholds the global dispatcher uses, read without probing (small GEMMs never dlopen).
+#[cfg(not(target_arch = "wasm32"))]
+fn global_thresholds() -> &'static Thresholds {
+    static T: OnceLock<Thresholds> = OnceLock::new();
+    T.get_or_init(Thresholds::from_env)
+}
 
-    pub struct Cuda {
-        _cudart: Library,
-        _cublas: Library,
-        malloc: CudaMalloc,
-        free: CudaFree,
-        memcpy: CudaMemcpy,
-        sgemm_fn: CublasSgemm,
-        handle: Mutex<usize>,
-        pub libs: String,
+/// A CUDA instance (or the reason there is none) with the CPU fallback and the threshold.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct Dispatcher {
+    cuda: Result<Cuda, String>,
+    /// The first runtime failure; once set CUDA is off for this dispatcher.
+    failed: OnceLock<String>,
+    pub thresholds: Thresholds,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Dispatcher {
+    /// Probe as the process does (overrides, then matching pairs); thresholds from the environment.
+    pub fn probe(cfg: &ProbeConfig) -> Dispatcher {
+        Dispatcher { cuda: probe::probe(cfg), failed: OnceLock::new(), thresholds: Thresholds::from_env() }
     }
 
-    static CUDA: OnceLock<Result<Cuda, String>> = OnceLock::new();
-
-    pub fn get() -> Result<&'static Cuda, &'static String> {
-        CUDA.get_or_init(probe).as_ref()
+    /// Exactly these two libraries (what BIOMEG_CUDART / BIOMEG_CUBLAS mean), fp32 math, device 0.
+    pub fn from_paths(cudart: &str, cublas: &str) -> Dispatcher {
+        let cfg = ProbeConfig { cudart: Some(cudart.into()), cublas: Some(cublas.into()), ..Default::default() };
+        Dispatcher { cuda: probe::probe(&cfg), failed: OnceLock::new(), thresholds: Thresholds::default() }
     }
 
-    fn open(env: &str, names: &[&str]) -> Result<(Library, String), String> {
-        let mut candidates: Vec<String> = std::env::var(env).ok().into_iter().collect();
-        candidates.extend(names.iter().map(|s| s.to_string()));
-        let mut errs = Vec::new();
-        for name in &candidates {
-            // SAFETY: loading a shared library runs its initialisers; these are CUDA's own.
-            match unsafe { Library::new(name) } {
-                Ok(lib) => return Ok((lib, name.clone())),
-                Err(e) => errs.push(format!("{name}: {e}")),
-            }
+    /// Try these pairs in order, as the probe does with its candidates.
+    pub fn from_pairs(pairs: &[(String, String)], opts: &OpenOptions) -> Dispatcher {
+        let cuda = probe::probe_pairs(pairs, opts, &ProbeConfig::default());
+        Dispatcher { cuda, failed: OnceLock::new(), thresholds: Thresholds::default() }
+    }
+
+    /// The CUDA instance while it is usable.
+    pub fn cuda(&self) -> Result<&Cuda, String> {
+        if let Some(why) = self.failed.get() {
+            return Err(why.clone());
         }
-        Err(format!("no {} found ({})", names[0], errs.join("; ")))
+        self.cuda.as_ref().map_err(|e| e.clone())
     }
 
-    fn probe() -> Result<Cuda, String> {
-        if matches!(std::env::var("BIOMEG_DEVICE").as_deref(), Ok("cpu")) {
-            return Err("disabled by BIOMEG_DEVICE=cpu".into());
-        }
-        let (cudart, rt_name) = open("BIOMEG_CUDART", &["libcudart.so", "libcudart.so.13", "libcudart.so.12"])?;
-        let (cublas, bl_name) = open("BIOMEG_CUBLAS", &["libcublas.so", "libcublas.so.13", "libcublas.so.12"])?;
-        // SAFETY: symbol types match the CUDA runtime / cuBLAS v2 C API.
-        unsafe {
-            let sym = |lib: &Library, n: &[u8]| -> Result<*const (), String> {
-                let s: Symbol<*const ()> = lib.get(n).map_err(|e| format!("{}: {e}", String::from_utf8_lossy(n)))?;
-                Ok(*s)
-            };
-            let count: CudaGetDeviceCount = std::mem::transmute(sym(&cudart, b"cudaGetDeviceCount\0")?);
-            let mut n: c_int = 0;
-            let rc = count(&mut n);
-            if rc != 0 || n == 0 {
-                return Err(format!("no CUDA device (cudaGetDeviceCount returned {rc}, {n} devices)"));
-            }
-            let create: CublasCreate = std::mem::transmute(sym(&cublas, b"cublasCreate_v2\0")?);
-            let mut handle: *mut c_void = std::ptr::null_mut();
-            let rc = create(&mut handle);
-            if rc != 0 {
-                return Err(format!("cublasCreate failed with status {rc}"));
-            }
-            Ok(Cuda {
-                malloc: std::mem::transmute(sym(&cudart, b"cudaMalloc\0")?),
-                free: std::mem::transmute(sym(&cudart, b"cudaFree\0")?),
-                memcpy: std::mem::transmute(sym(&cudart, b"cudaMemcpy\0")?),
-                sgemm_fn: std::mem::transmute(sym(&cublas, b"cublasSgemm_v2\0")?),
-                handle: Mutex::new(handle as usize),
-                libs: format!("{rt_name}, {bl_name}, {n} device(s)"),
-                _cudart: cudart,
-                _cublas: cublas,
-            })
+    pub fn status(&self) -> CudaStatus {
+        match (&self.cuda, self.failed.get()) {
+            (Ok(c), None) => CudaStatus { available: true, detail: c.libs().to_string() },
+            (_, Some(why)) => CudaStatus { available: false, detail: why.clone() },
+            (Err(e), None) => CudaStatus { available: false, detail: e.clone() },
         }
     }
 
-    /// Device buffer freed on drop.
-    struct DevBuf<'a>(&'a Cuda, *mut void);
-    impl Drop for DevBuf<'_> {
-        fn drop(&mut self) {
-            // SAFETY: pointer came from cudaMalloc.
-            unsafe { (self.0.free)(self.1) };
-        }
+    fn disable(&self, cuda: &Cuda, reason: String) {
+        let _ = self.failed.set(format!("turned off after a runtime failure: {reason} (was {})", cuda.libs()));
+        cuda.release();
     }
 
-    impl Cuda {
-        fn upload(&self, host: &[f32]) -> Result<DevBuf<'_>, String> {
-            let mut p: *mut void = std::ptr::null_mut();
-            let bytes = std::mem::size_of_val(host);
-            // SAFETY: p receives a device allocation of `bytes`; the copy reads exactly `bytes`.
-            unsafe {
-                let rc = (self.malloc)(&mut p, bytes.max(4));
-                if rc != 0 {
-                    return Err(format!("cudaMalloc({bytes}) failed: {rc}"));
+    /// Run on the GPU; a library failure turns CUDA off. Err when it did not run there.
+    #[allow(clippy::too_many_arguments)]
+    fn on_gpu(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatRef,
+        b: MatRef,
+        w: Option<&WeightBuf>,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) -> Result<(), String> {
+        let cuda = self.cuda()?;
+        let key = w.filter(|w| w.id != 0 && std::ptr::eq(w.as_ptr(), b.data.as_ptr())).map(|w| (w.id, w.version));
+        match cuda.sgemm(m, n, k, a, b, key, c, ldc, accumulate) {
+            Ok(()) => {
+                if let (Some(w), Some(_)) = (w, key) {
+                    w.holders.add(cuda);
                 }
-                let buf = DevBuf(self, p);
-                let rc = (self.memcpy)(p, host.as_ptr() as *const void, bytes, H2D);
-                if rc != 0 {
-                    return Err(format!("cudaMemcpy to device failed: {rc}"));
-                }
-                Ok(buf)
+                Ok(())
+            }
+            Err(GpuError::Unsupported(e)) => Err(e),
+            Err(GpuError::Failed(e)) => {
+                self.disable(cuda, e.clone());
+                Err(e)
             }
         }
+    }
 
-        /// Row-major C[m,n] (+)= A[m,k] B[k,n] via column-major cuBLAS computing C^T = B^T A^T.
-        #[allow(clippy::too_many_arguments)]
-        pub fn sgemm(
-            &self,
-            m: usize,
-            n: usize,
-            k: usize,
-            a: MatRef,
-            b: MatRef,
-            c: &mut [f32],
-            ldc: usize,
-            accumulate: bool,
-        ) -> Result<(), String> {
-            if a.cs != 1 || a.rs != k {
-                return Err("cuBLAS path needs a contiguous row-major A".into());
-            }
-            let (op_b, ldb) = match (b.rs, b.cs) {
-                (rs, 1) if rs == n => (OP_N, n),
-                (1, cs) if cs == k => (OP_T, k),
-                _ => return Err("cuBLAS path needs B row-major or a transposed row-major weight".into()),
-            };
-            let (ia, ib) = (i32::try_from(m * k), i32::try_from(k * n));
-            if ia.is_err() || ib.is_err() || ldc != n {
-                return Err("cuBLAS path: sizes out of range".into());
-            }
-            let da = self.upload(&a.data[..m * k])?;
-            let db = self.upload(&b.data[..k * n])?;
-            let dc = self.upload(&c[..m * n])?;
-            let (alpha, beta) = (1f32, if accumulate { 1f32 } else { 0f32 });
-            let handle = self.handle.lock().map_err(|_| "cuBLAS handle poisoned".to_string())?;
-            // SAFETY: device buffers sized above; dims fit in i32.
-            unsafe {
-                let rc = (self.sgemm_fn)(
-                    *handle as *mut c_void,
-                    op_b,
-                    OP_N,
-                    n as c_int,
-                    m as c_int,
-                    k as c_int,
-                    &alpha,
-                    db.1 as *const f32,
-                    ldb as c_int,
-                    da.1 as *const f32,
-                    k as c_int,
-                    &beta,
-                    dc.1 as *mut f32,
-                    n as c_int,
-                );
-                if rc != 0 {
-                    return Err(format!("cublasSgemm failed with status {rc}"));
-                }
-                let rc = (self.memcpy)(c.as_mut_ptr() as *mut void, dc.1, m * n * 4, D2H);
-                if rc != 0 {
-                    return Err(format!("cudaMemcpy to host failed: {rc}"));
-                }
-            }
-            Ok(())
+    /// C (+)= A * B where the thresholds say, on the CPU otherwise or when the GPU fails.
+    /// `w`: the weight B views, whose device copy may be kept.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatRef,
+        b: MatRef,
+        w: Option<&WeightBuf>,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) -> GemmDevice {
+        if self.thresholds.wants_cuda(m, n, k, w.is_some(), accumulate) && self.on_gpu(m, n, k, a, b, w, c, ldc, accumulate).is_ok() {
+            return GemmDevice::Cuda;
         }
+        gemm(m, n, k, a, b, c, ldc, accumulate);
+        GemmDevice::Cpu
+    }
+
+    /// On the device asked for, whatever the size. Empty shapes (m, n or k = 0) are done on the
+    /// host even for Cuda (cuBLAS would need ld = 0), after checking that CUDA is usable.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_on(
+        &self,
+        device: GemmDevice,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatRef,
+        b: MatRef,
+        w: Option<&WeightBuf>,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) -> Result<(), String> {
+        if device == GemmDevice::Cuda {
+            self.cuda()?;
+            if m != 0 && n != 0 && k != 0 {
+                return self.on_gpu(m, n, k, a, b, w, c, ldc, accumulate);
+            }
+        }
+        gemm(m, n, k, a, b, c, ldc, accumulate);
+        Ok(())
     }
 }

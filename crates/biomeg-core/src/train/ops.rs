@@ -2,7 +2,7 @@
 //! tanh/ReLU, dropout (stateless, regenerable mask), embeddings and softmax cross-entropy with an
 //! ignore index. Every backward has a float64 finite-difference check in `train::tests`.
 
-use crate::kernels::dispatch::matmul;
+use crate::kernels::dispatch::{matmul, matmul_weight};
 use crate::kernels::gemm::MatRef;
 use crate::kernels::ops::{add_assign, dropout_row, erf_fast, exp_fast};
 use crate::kernels::{par_chunks_mut, par_for, SharedMut};
@@ -25,7 +25,7 @@ pub fn linear_backward(l: &Linear, gw: &mut [f32], gb: &mut [f32], x: &[f32], dy
     });
     want_dx.then(|| {
         let mut dx = vec![0f32; rows * inp];
-        matmul(rows, inp, out, MatRef::row_major(dy, out), MatRef::row_major(&l.w, inp), &mut dx, inp, false);
+        matmul_weight(rows, inp, out, MatRef::row_major(dy, out), &l.w, MatRef::row_major(&l.w, inp), &mut dx, inp, false);
         dx
     })
 }

@@ -66,7 +66,7 @@ fn dot(a: &[f64], b: &[f32]) -> f64 {
 fn linear_backward_matches_finite_differences() {
     let mut rng = Rng::new(1);
     let (rows, inp, out) = (5, 7, 3);
-    let l = Linear { w: randv(out * inp, 0.5, &mut rng), b: randv(out, 0.5, &mut rng), inp, out };
+    let l = Linear { w: randv(out * inp, 0.5, &mut rng).into(), b: randv(out, 0.5, &mut rng), inp, out };
     let x = randv(rows * inp, 1.0, &mut rng);
     let r = randv(rows * out, 1.0, &mut rng);
     let (mut gw, mut gb) = (vec![0f32; out * inp], vec![0f32; out]);
@@ -254,7 +254,7 @@ fn tiny_cfg(model_type: &str, emb: usize) -> ModelConfig {
 }
 
 fn rand_linear(inp: usize, out: usize, rng: &mut Rng) -> Linear {
-    Linear { w: randv(inp * out, 0.4, rng), b: randv(out, 0.1, rng), inp, out }
+    Linear { w: randv(inp * out, 0.4, rng).into(), b: randv(out, 0.1, rng), inp, out }
 }
 
 /// A tiny random model with the given head; LayerNorm gains and biases randomized too.
