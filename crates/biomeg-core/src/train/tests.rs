@@ -704,3 +704,35 @@ fn schema_drives_load_random_zeros_and_export() {
         crate::load_from_bytes(&cfg.to_string(), "config.json", &tr.export_weights(), "export.safetensors").err().expect("shape mismatch");
     assert!(e.to_string().contains("encoder.layer.0.intermediate.dense.weight"), "{e}");
 }
+
+#[test]
+fn dropout_masks_keep_the_rate_and_are_independent_across_sites_and_neighbours() {
+    // The masks come from a stateless hash, not a generator: check the statistics a generator
+    // would give (rate, no correlation between the streams of two sites of one batch, none
+    // between neighbouring elements, none between consecutive batches).
+    let n = 1u64 << 20;
+    for p in [0.1f32, 0.5] {
+        let th = drop_threshold(p);
+        let d = DropCfg { hidden: p, attn: p, head: p, seed: mix64(42 ^ mix64(7)) };
+        let next = DropCfg { seed: mix64(42 ^ mix64(8)), ..d };
+        let streams = [
+            d.site(crate::forward::site_layer(0, 1)),
+            d.site(crate::forward::site_layer(1, 1)),
+            next.site(crate::forward::site_layer(0, 1)),
+        ];
+        let masks: Vec<Vec<bool>> = streams.iter().map(|&s| (0..n).map(|i| keep(s, i, th)).collect()).collect();
+        let q = 1.0 - p as f64;
+        // binomial sd of a rate over n draws is sqrt(q(1-q)/n) < 5e-4; allow 5 sd
+        let tol = 5.0 * (q * (1.0 - q) / n as f64).sqrt();
+        for m in &masks {
+            let rate = m.iter().filter(|&&k| k).count() as f64 / n as f64;
+            assert!((rate - q).abs() < tol, "p {p}: keep rate {rate}");
+            let both = m.windows(2).filter(|w| w[0] && w[1]).count() as f64 / (n - 1) as f64;
+            assert!((both - q * q).abs() < tol, "p {p}: neighbours kept together {both} vs {}", q * q);
+        }
+        for (a, b) in [(0, 1), (0, 2)] {
+            let both = (0..n as usize).filter(|&i| masks[a][i] && masks[b][i]).count() as f64 / n as f64;
+            assert!((both - q * q).abs() < tol, "p {p}: streams {a},{b} kept together {both} vs {}", q * q);
+        }
+    }
+}
