@@ -59,18 +59,23 @@ export function specialsOf(tok: Tokenizer): Specials {
   return { cls: s.cls, sep: s.sep };
 }
 
-/** Rows `[CLS] body-window [SEP]`, or `[CLS] first [SEP] body-window [SEP]` with type ids 1 from
- *  the body on; `labelsFor` gets each window and the row position of its first body token. */
-export function windowRows(
+/** Append the next example to `set`: its decoding `layout` and one row per window,
+ *  `[CLS] body-window [SEP]`, or `[CLS] first [SEP] body-window [SEP]` with type ids 1 from the
+ *  body on; `labelsFor` gets each window and the row position of its first body token. */
+export function addExample<L>(
+  set: FeatureSet<L>,
+  layout: L,
   sp: Specials,
   first: Uint32Array | null,
   body: Uint32Array,
   windows: Window[],
-  example: number,
   labelsFor: (w: Window, at: number) => Int32Array,
-): Feature[] {
+): void {
+  const example = set.layouts.length;
+  set.layouts.push(layout);
+  if (windows.length > 1) set.windowed++;
   const at = first ? first.length + 2 : 1;
-  return windows.map((w, window) => {
+  windows.forEach((w, window) => {
     const ids = new Uint32Array(at + (w.end - w.start) + 1);
     ids[0] = sp.cls;
     if (first) {
@@ -81,7 +86,7 @@ export function windowRows(
     ids[ids.length - 1] = sp.sep;
     const typeIds = new Uint32Array(ids.length);
     if (first) typeIds.fill(1, at);
-    return { ids, typeIds, labels: labelsFor(w, at), example, window };
+    set.features.push({ ids, typeIds, labels: labelsFor(w, at), example, window });
   });
 }
 

@@ -17,7 +17,7 @@ import { bestSpans, type Span } from '../spans.js';
 import type { Tokenizer } from '../text/index.js';
 import { planWindows, type Window } from '../windows.js';
 import type { EvalResult, InferenceOptions, TaskSpec } from './index.js';
-import { byExample, featureLogits, specialsOf, windowRows, type FeatureSet, type LogitSource } from './batch.js';
+import { byExample, featureLogits, specialsOf, addExample, type FeatureSet, type LogitSource } from './batch.js';
 
 export const MAX_QUERY_LENGTH = 64;
 
@@ -57,7 +57,7 @@ export function qaFeatures(
 ): FeatureSet<QaLayout> {
   const sp = specialsOf(tok);
   const set: FeatureSet<QaLayout> = { features: [], layouts: [], windowed: 0 };
-  examples.forEach((ex, i) => {
+  for (const ex of examples) {
     const q = tok.encode(ex.question).ids.subarray(0, maxQuery);
     const c = tok.encode(ex.context);
     const room = maxLength - q.length - 3;
@@ -71,10 +71,8 @@ export function qaFeatures(
     // The answer's token span when the window holds it whole, else both positions on [CLS].
     const labelsFor = (w: Window, at: number) =>
       ts >= 0 && ts >= w.start && te < w.end ? Int32Array.of(at + ts - w.start, at + te - w.start) : Int32Array.of(0, 0);
-    for (const f of windowRows(sp, q, c.ids, windows, i, labelsFor)) set.features.push(f);
-    set.layouts.push({ offsets: c.offsets, windows, contextStart: q.length + 2 });
-    if (windows.length > 1) set.windowed++;
-  });
+    addExample(set, { offsets: c.offsets, windows, contextStart: q.length + 2 }, sp, q, c.ids, windows, labelsFor);
+  }
   return set;
 }
 

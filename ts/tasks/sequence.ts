@@ -15,6 +15,7 @@ import { planWindows } from '../windows.js';
 import type { EvalResult, InferenceOptions, TaskSpec } from './index.js';
 import {
   IGNORE,
+  addExample,
   NO_LABELS,
   argmax,
   byExample,
@@ -24,7 +25,6 @@ import {
   meanLogits,
   softmax,
   specialsOf,
-  windowRows,
   type FeatureSet,
   type LogitSource,
 } from './batch.js';
@@ -56,9 +56,7 @@ function sequenceSet(
       throw new BiomegError('BIOMEG_BAD_INPUT', `first text of a pair has ${ea.length} tokens, too long for windows of ${maxLength}`);
     const windows = planWindows(body.length, room, stride ?? sequenceStride(room));
     const label = labelOf?.(i) ?? NO_LABELS;
-    for (const f of windowRows(sp, first, body, windows, i, () => label)) set.features.push(f);
-    set.layouts.push({ windows: windows.length });
-    if (windows.length > 1) set.windowed++;
+    addExample(set, { windows: windows.length }, sp, first, body, windows, () => label);
   });
   return set;
 }

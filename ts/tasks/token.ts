@@ -14,6 +14,7 @@ import { bestWindowFor, planWindows, type Window } from '../windows.js';
 import type { EvalResult, InferenceOptions, TaskSpec } from './index.js';
 import {
   IGNORE,
+  addExample,
   NO_LABELS,
   argmax,
   byExample,
@@ -22,7 +23,6 @@ import {
   labelIndex,
   softmax,
   specialsOf,
-  windowRows,
   type FeatureSet,
   type LogitSource,
 } from './batch.js';
@@ -55,9 +55,7 @@ function tokenSet(
       lab.set(sub.subarray(w.start, w.end), at);
       return lab;
     };
-    for (const f of windowRows(sp, null, enc.ids, windows, i, labelsFor)) set.features.push(f);
-    set.layouts.push({ wordIds: enc.wordIds, windows });
-    if (windows.length > 1) set.windowed++;
+    addExample(set, { wordIds: enc.wordIds, windows }, sp, null, enc.ids, windows, labelsFor);
   });
   return set;
 }

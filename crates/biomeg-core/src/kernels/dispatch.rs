@@ -191,12 +191,7 @@ impl Drop for WeightBuf {
 /// C (+)= A * B on the best device; returns the device used.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) -> GemmDevice {
-    #[cfg(not(target_arch = "wasm32"))]
-    if global_thresholds().wants_cuda(m, n, k, false, accumulate) {
-        return global().matmul(m, n, k, a, b, None, c, ldc, accumulate);
-    }
-    gemm(m, n, k, a, b, c, ldc, accumulate);
-    GemmDevice::Cpu
+    dispatch(m, n, k, a, b, None, c, ldc, accumulate)
 }
 
 /// As `matmul` with B a view of the weight `w` (e.g. `MatRef::transposed(&w, k)` for a Linear's
@@ -214,9 +209,26 @@ pub fn matmul_weight(
     ldc: usize,
     accumulate: bool,
 ) -> GemmDevice {
+    dispatch(m, n, k, a, b, Some(w), c, ldc, accumulate)
+}
+
+/// `matmul` and `matmul_weight`: the global dispatcher when the thresholds say the GPU (checked
+/// first, so small GEMMs never probe), else the CPU.
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef,
+    b: MatRef,
+    w: Option<&WeightBuf>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> GemmDevice {
     #[cfg(not(target_arch = "wasm32"))]
-    if global_thresholds().wants_cuda(m, n, k, true, accumulate) {
-        return global().matmul(m, n, k, a, b, Some(w), c, ldc, accumulate);
+    if global_thresholds().wants_cuda(m, n, k, w.is_some(), accumulate) {
+        return global().matmul(m, n, k, a, b, w, c, ldc, accumulate);
     }
     let _ = w;
     gemm(m, n, k, a, b, c, ldc, accumulate);
