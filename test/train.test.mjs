@@ -25,7 +25,11 @@ const batch = {
 const labels = Int32Array.from({ length: B * S }, (_, i) => (batch.mask[i] && i % S !== 0 ? (i * 7 + 3) % 5 : -100));
 const OPTS = { lr: 1e-3, warmupSteps: 2, totalSteps: 20, hiddenDropout: 0.1, attnDropout: 0.1, headDropout: 0.5, seed: 7 };
 
-async function run(model, backend, steps, opts = OPTS) {
+// ALBERT's own classifier dropout (classifier_dropout_prob) is 0.1; at 0.5 the tiny fixture's
+// loss is dominated by mask noise over 8 steps.
+const optsFor = (model) => (model.includes('albert') ? { ...OPTS, headDropout: 0.1 } : OPTS);
+
+async function run(model, backend, steps, opts = optsFor(model)) {
   const s = await TrainSession.load(path.join(FIX, model), opts, backend);
   const losses = [];
   for (let i = 0; i < steps; i++) losses.push((await s.step(batch, labels)).loss);
@@ -33,7 +37,7 @@ async function run(model, backend, steps, opts = OPTS) {
 }
 
 const seqs = {};
-for (const model of ['tiny-bert-token', 'tiny-megatron-token']) {
+for (const model of ['tiny-bert-token', 'tiny-megatron-token', 'tiny-albert-token']) {
   for (const backend of BACKENDS) {
     test.serial(`${model}: loss falls over 8 steps (${backend})`, async (t) => {
       if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;

@@ -146,6 +146,9 @@ export interface TokenizerStatic {
   /** BERT WordPiece from vocab.txt text; `lowercase` null/undefined = detect. */
   fromVocab: (vocabText: string, lowercase: boolean | null | undefined, source: string) => TokenizerHandle;
   fromTokenizerJson: (json: string, source: string) => TokenizerHandle;
+  /** A unigram SentencePiece model (spiece.model bytes) with tokenizer_config.json text (null:
+   *  ALBERT's defaults); `source` / `configSource` name the files in errors. */
+  fromSpiece: (bytes: Uint8Array, source: string, configJson: string | null | undefined, configSource: string) => TokenizerHandle;
 }
 
 /** GEMM timing buffers (`GemmBench` class instance). */

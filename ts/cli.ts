@@ -3,10 +3,11 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number> }> }> = {
   info: { summary: 'backends available, SIMD level, threads, cuBLAS found or not', load: () => import('./commands/info.js') },
   bench: { summary: 'benchmark suite (GEMM, encoder speed, break-out table)', load: () => import('./commands/bench.js') },
-  eval: { summary: 'score prediction files (ner | re | qa | squad)', load: () => import('./commands/eval.js') },
+  eval: { summary: 'score prediction files (ner | re | qa | squad | squad2)', load: () => import('./commands/eval.js') },
   data: { summary: 'datasets: fetch, stats', load: () => import('./commands/data.js') },
   vocab: { summary: 'vocabularies: breakout, show, train', load: () => import('./commands/vocab.js') },
   train: { summary: 'fine-tune: ner | re | qa with presets, seeds, resume', load: () => import('./commands/train.js') },
+  convert: { summary: 'Megatron-LM / NeMo checkpoints <-> Hugging Face folders', load: () => import('./commands/convert.js') },
 };
 
 function usage(): string {

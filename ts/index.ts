@@ -1,9 +1,28 @@
 // biomeg: biomedical BERT-style language models for JavaScript (native addon or WebAssembly).
 export { BiomegModel, modelFiles, entitiesFromWords, softmax, presetConfig } from './model.js';
-export type { ModelConfigJson, LoadOptions, WindowOptions, EncodedText, Entity, Classification, Answer, ModelFiles } from './model.js';
+export type {
+  ModelConfigJson,
+  LoadOptions,
+  WindowOptions,
+  EncodedText,
+  Entity,
+  Classification,
+  Answer,
+  AnswerOptions,
+  ModelFiles,
+} from './model.js';
 export { planWindows, bestWindowFor, type Window } from './windows.js';
 export { loadBackend, nativeAvailable, wasmAvailable, type Backend, type BackendChoice, type BackendName } from './backend.js';
 export { BiomegError } from './errors.js';
+export {
+  convertMegatron,
+  exportMegatron,
+  readMegatron,
+  findMegatronCheckpoint,
+  type MegatronReadOptions,
+  type MegatronModel,
+  type ExportResult,
+} from './convert/index.js';
 export { runtimeInfo, setThreads, matmul, type RuntimeInfoJson } from './runtime.js';
 export * from './text/index.js';
 export { TrainSession, type TrainOptions, type NewHeadOptions, type StepResult, type TrainBatch } from './train/index.js';

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { loadBackend, type Backend, type BackendChoice, type BackendName } from './backend.js';
 import type { ModelHandle } from './binding.js';
 import { BiomegError } from './errors.js';
+import { findMegatronCheckpoint, megatronModelParts } from './convert/index.js';
 import { type Tokenizer, loadTokenizer } from './text/index.js';
 import type { LogitSource } from './tasks/batch.js';
 import type { InferenceOptions } from './tasks/index.js';
@@ -77,6 +78,26 @@ export interface Answer {
   score: number;
   /** start logit + end logit. */
   logit: number;
+  /** Only on the no-answer entry of `answer(..., { allowNoAnswer: true })`: text '', start = end = 0,
+   *  logit = the null score (start + end logit at [CLS], least over the windows). */
+  noAnswer?: boolean;
+  /** On the no-answer entry: null score minus the best span's logit (+Infinity when no span fits),
+   *  the na_prob that the SQuAD v2.0 scorer thresholds. */
+  scoreDiff?: number;
+}
+
+export interface AnswerOptions extends WindowOptions {
+  /** Spans returned [5]. */
+  topK?: number;
+  /** Longest answer in sub-tokens [30]. */
+  maxAnswerTokens?: number;
+  /** Question sub-tokens kept [64]. */
+  maxQueryLength?: number;
+  /** SQuAD v2.0: add a no-answer entry (`noAnswer: true`) to the list, first exactly when its
+   *  `scoreDiff` > `nullThreshold`; `score` is then the softmax over the spans and the null score. */
+  allowNoAnswer?: boolean;
+  /** Null score minus best span logit above which "no answer" ranks first [0]. */
+  nullThreshold?: number;
 }
 
 /** Files of a Hugging Face-style model directory. */
@@ -92,7 +113,8 @@ export function modelFiles(dir: string): ModelFiles {
   for (const f of [config, weights]) {
     if (!existsSync(f)) throw new BiomegError('BIOMEG_IO', `${f} not found (a model directory holds config.json and model.safetensors)`);
   }
-  const vocab = ['tokenizer.json', 'vocab.txt'].map((f) => path.join(dir, f)).find((f) => existsSync(f));
+  // tokenizer.json first, as Hugging Face prefers it; spiece.model loads with tokenizer_config.json
+  const vocab = ['tokenizer.json', 'vocab.txt', 'spiece.model'].map((f) => path.join(dir, f)).find((f) => existsSync(f));
   return { config, weights, vocab };
 }
 
@@ -124,8 +146,14 @@ export class BiomegModel {
     return this.call(() => this.raw.numParams());
   }
 
-  /** Load config.json + model.safetensors (+ tokenizer.json or vocab.txt) from a directory. */
+  /** Load config.json + model.safetensors (+ tokenizer.json, vocab.txt or spiece.model) from a directory, or a
+   *  Megatron-LM / NeMo checkpoint (docs/megatron.md). */
   static async load(dir: string, opts: LoadOptions = {}): Promise<BiomegModel> {
+    // A Megatron-LM / NeMo checkpoint (.pt, .nemo or a folder holding one) is converted in memory.
+    if (findMegatronCheckpoint(dir)) {
+      const parts = megatronModelParts(dir);
+      return BiomegModel.fromBytes(parts, { ...opts, lowercase: opts.lowercase ?? parts.lowercase });
+    }
     const files = modelFiles(dir);
     const be = await loadBackend(opts.backend);
     const configJson = readFileSync(files.config, 'utf8');
@@ -189,7 +217,10 @@ export class BiomegModel {
 
   private requireTokenizer(): Tokenizer {
     if (!this.tokenizer)
-      throw new BiomegError('BIOMEG_NO_TOKENIZER', `${this.source}: no vocab.txt or tokenizer.json was loaded with this model`);
+      throw new BiomegError(
+        'BIOMEG_NO_TOKENIZER',
+        `${this.source}: no vocab.txt, tokenizer.json or spiece.model was loaded with this model`,
+      );
     return this.tokenizer;
   }
 
@@ -239,12 +270,9 @@ export class BiomegModel {
   /**
    * Extractive QA: the n-best answer spans of `context` for `question`. A question longer than
    * `maxQueryLength` (64) sub-tokens keeps its first 64, as in fine-tuning (ts/tasks/qa.ts).
+   * With `allowNoAnswer` (a SQuAD v2.0 model), `answers[0].noAnswer` says the model abstains.
    */
-  async answer(
-    question: string,
-    context: string,
-    opts: WindowOptions & { topK?: number; maxAnswerTokens?: number; maxQueryLength?: number } = {},
-  ): Promise<Answer[]> {
+  async answer(question: string, context: string, opts: AnswerOptions = {}): Promise<Answer[]> {
     this.requireHead('qa');
     return answerSpans(this.outputs(true), this.requireTokenizer(), question, context, { ...opts, ...this.windowing(opts) });
   }

@@ -23,7 +23,7 @@ Options:
   --json               print the report as JSON on stdout (tables go to stderr)
   --out DIR            where bench.json and bench.md are written (default: reports/)
   --presets A,B        encoder presets (default bert-base,biomegatron-345m; also bert-large,
-                       biomegatron-800m, biomegatron-1.2b, tiny)
+                       biomegatron-800m, biomegatron-1.2b, albert-base, albert-xxlarge, tiny)
   --backends A,B       native,wasm (default both)
   --threads N          native threads (default: all cores)
   --reps N             timed encoder runs per row, median reported (default 3)

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { readBioasqAnswers, readBioasqGolden } from '../data/bioasq.js';
 import { BiomegError } from '../data/errors.js';
-import { readSquad, readSquadPredictions } from '../data/squad.js';
+import { readSquad, readSquadNaProbs, readSquadPredictions } from '../data/squad.js';
 import { bioasqFactoidEval } from '../eval/bioasq.js';
 import type { ReResult } from '../eval/chemprot.js';
 import type { NerResult } from '../eval/conlleval.js';
@@ -10,8 +10,9 @@ import { scoreConllFiles } from '../eval/ner-files.js';
 import type { PrfCounts } from '../eval/prf.js';
 import { scoreChemprotFiles } from '../eval/re-files.js';
 import { squadEval } from '../eval/squad.js';
+import { SQUAD2_NA_PROB_THRESH, squad2Eval, type Squad2Result } from '../eval/squad2.js';
 
-const HELP = `Usage: biomeg eval --task ner|re|qa|squad --gold FILE --pred FILE [--json]
+const HELP = `Usage: biomeg eval --task ner|re|qa|squad|squad2 --gold FILE --pred FILE [--json]
 
 Scores a prediction file against gold, exactly as the standard scripts do.
   ner    CoNLL columns, label last. --gold token/label file and --pred token/prediction
@@ -22,12 +23,18 @@ Scores a prediction file against gold, exactly as the standard scripts do.
   qa     BioASQ factoid: --gold official golden JSON, --pred BioASQ answer JSON.
          Strict accuracy, lenient accuracy, MRR over the top 5.
   squad  SQuAD v1.1: --gold dataset JSON, --pred {"id": "answer"} JSON. EM and F1.
+  squad2 SQuAD v2.0: --gold dataset JSON, --pred {"id": "answer", "id2": ""} JSON ("" = no
+         answer), [--na-prob {"id": p} JSON [--na-prob-thresh X]]. The official v2.0 logic:
+         exact, f1, HasAns_*, NoAns_*, and with --na-prob best_exact/best_f1 and their
+         thresholds. A question without a prediction scores 0.
 
 Options:
-  --task T     ner | re | qa | squad
+  --task T     ner | re | qa | squad | squad2
   --gold FILE  gold file
   --pred FILE  prediction file
-  --json       print JSON (scores are fractions in [0,1])
+  --na-prob FILE       squad2: no-answer probability per question
+  --na-prob-thresh X   squad2: no answer when na_prob > X (default ${SQUAD2_NA_PROB_THRESH})
+  --json       print JSON (scores are fractions in [0,1]; the official scripts print %)
   -h, --help   this text`;
 
 const pct = (x: number): string => (100 * x).toFixed(2).padStart(6) + '%';
@@ -57,6 +64,26 @@ function reText(r: ReResult): string {
   return lines.join('\n');
 }
 
+function scoreSquad2(gold: string, pred: string, naProb?: string, threshArg?: string): Squad2Result {
+  const naProbThresh = threshArg === undefined ? undefined : Number(threshArg);
+  if (naProbThresh !== undefined && (threshArg!.trim() === '' || !Number.isFinite(naProbThresh)))
+    throw new BiomegError('BIOMEG_USAGE', `--na-prob-thresh must be a number, got '${threshArg}'`);
+  return squad2Eval(readSquad(gold).examples, readSquadPredictions(pred), {
+    naProbs: naProb ? readSquadNaProbs(naProb) : undefined,
+    naProbThresh,
+    files: { gold, pred, naProb },
+  });
+}
+
+function squad2Text(r: Squad2Result): string {
+  const lines = [`questions: ${r.total} (answered ${r.answered})`];
+  for (const [k, v] of Object.entries(r)) {
+    if (k === 'total' || k === 'answered') continue;
+    lines.push(`${k}: ${k.endsWith('_total') ? v : k.endsWith('_thresh') ? v.toFixed(4) : pct(v)}`);
+  }
+  return lines.join('\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -64,6 +91,8 @@ export async function main(argv: string[]): Promise<number> {
       task: { type: 'string' },
       gold: { type: 'string' },
       pred: { type: 'string' },
+      'na-prob': { type: 'string' },
+      'na-prob-thresh': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -74,8 +103,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { task, gold, pred } = values;
-  if (!task || !['ner', 're', 'qa', 'squad'].includes(task))
-    throw new BiomegError('BIOMEG_USAGE', `--task must be ner, re, qa or squad\n\n${HELP}`);
+  if (!task || !['ner', 're', 'qa', 'squad', 'squad2'].includes(task))
+    throw new BiomegError('BIOMEG_USAGE', `--task must be ner, re, qa, squad or squad2\n\n${HELP}`);
+  if (task !== 'squad2' && (values['na-prob'] || values['na-prob-thresh']))
+    throw new BiomegError('BIOMEG_USAGE', '--na-prob and --na-prob-thresh are for --task squad2');
   if (!pred) throw new BiomegError('BIOMEG_USAGE', `--pred FILE is required\n\n${HELP}`);
   if (!gold && task !== 'ner') throw new BiomegError('BIOMEG_USAGE', `--gold FILE is required for --task ${task}`);
   let result: object;
@@ -92,6 +123,10 @@ export async function main(argv: string[]): Promise<number> {
     const r = bioasqFactoidEval(readBioasqGolden(gold!), readBioasqAnswers(pred));
     result = r;
     text = `factoid questions: ${r.questions} (answered ${r.answered})\nstrict accuracy: ${pct(r.strict_acc)}\nlenient accuracy: ${pct(r.lenient_acc)}\nMRR: ${r.mrr.toFixed(4)}`;
+  } else if (task === 'squad2') {
+    const r = scoreSquad2(gold!, pred, values['na-prob'], values['na-prob-thresh']);
+    result = r;
+    text = squad2Text(r);
   } else {
     const r = squadEval(readSquad(gold!).examples, readSquadPredictions(pred));
     result = r;

@@ -21,6 +21,9 @@ Data:
   --transfer-from FILE  qa: first fine-tune on this SQuAD-format file (OUT/transfer), then on the
                      data above from its best checkpoint, QA head kept (the SQuAD -> BioASQ recipe)
   --transfer-epochs N   epochs of that first stage (default: the recipe's epochs)
+  --transfer-dev FILE   dev file of that first stage (best epoch kept; a SQuAD v2.0 dev
+                     file is scored with the v2.0 metric). BioM-Transformers: --preset biom-qa
+                     --transfer-from train-v2.0.json --transfer-dev dev-v2.0.json
 
 Recipe (preset, then overrides):
   --preset NAME      ${Object.keys(PRESETS).join(', ')}
@@ -56,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       'transfer-from': { type: 'string' },
       'transfer-epochs': { type: 'string' },
+      'transfer-dev': { type: 'string' },
       preset: { type: 'string' },
       epochs: { type: 'string' },
       'max-steps': { type: 'string' },
@@ -119,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     limit: num('limit'),
     transferFrom: values['transfer-from'],
     transferEpochs: num('transfer-epochs'),
+    transferDev: values['transfer-dev'],
     preset: values.preset,
     epochs: num('epochs'),
     maxSteps: num('max-steps'),

@@ -21,9 +21,10 @@ Subcommands:
       Learn a vocabulary (WordPiece -> vocab.txt, unigram -> tokenizer.json) + meta.json.
 
 Options:
-  --vocab FILE      vocab.txt, tokenizer.json or a folder holding one; append :cased or :uncased
-                    to force the casing (default: meta.json of a learned vocabulary, else detected
-                    from the vocabulary: almost no upper-case pieces = uncased)
+  --vocab FILE      vocab.txt, tokenizer.json, spiece.model or a folder holding one; append :cased
+                    or :uncased to force the casing of a vocab.txt (default: meta.json of a learned
+                    vocabulary, else detected from the vocabulary: almost no upper-case pieces =
+                    uncased)
   --data DIR        data directory (default: $BIOMEG_DATA, else the user cache)
   --backend B       native | wasm | auto (default auto)
   -h, --help        this text`;

@@ -26,7 +26,15 @@ export {
   type ConvertResult,
   type ConvertedRow,
 } from './chemprot-convert.js';
-export { readSquad, squadFromJson, readSquadPredictions, questionIdOf, type SquadExample, type SquadAnswer } from './squad.js';
+export {
+  readSquad,
+  squadFromJson,
+  readSquadPredictions,
+  readSquadNaProbs,
+  questionIdOf,
+  type SquadExample,
+  type SquadAnswer,
+} from './squad.js';
 export { readBioasqGolden, bioasqGoldenFromJson, readBioasqAnswers, type BioasqGoldQuestion } from './bioasq.js';
 export { readJsonFile, parseJsonLocated, type LocatedJson } from './json.js';
 export { resolveDataDir, userCacheDir, type DataDir } from './paths.js';

@@ -6,6 +6,7 @@ export { chemprotEval, CPR_CLASSES, CHEMPROT_LABELS, type ReResult, type ReOptio
 export { scoreChemprotFiles } from './re-files.js';
 export { bioasqFactoidEval, firstMatchRank, BIOASQ_TOP_K, type QaResult } from './bioasq.js';
 export { squadEval, normalizeAnswer, exactMatchScore, f1Score, type SquadResult } from './squad.js';
+export { squad2Eval, computeExact, computeF1, SQUAD2_NA_PROB_THRESH, type Squad2Result, type Squad2Options } from './squad2.js';
 export { labelBias, answerBias } from './bias.js';
 export { wordLabelsToSubtokens, subtokensToWordLabels, type LabelScheme, type DecodeOptions } from './decode.js';
 export {

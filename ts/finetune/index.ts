@@ -18,6 +18,7 @@ import { type StepResult, TrainSession, type TrainOptions } from '../train/index
 import { JsonlLog, Progress } from './log.js';
 import { resolveRecipe, type FineTuneTask, type Recipe } from './presets.js';
 import { RunState, type EpochRecord } from './run-state.js';
+import { mulberry32 } from '../rng.js';
 
 export { PRESETS, DEFAULT_PRESET, resolveRecipe, type Recipe, type Preset, type FineTuneTask } from './presets.js';
 export { TASKS, type TaskSpec, type TaskName, type EvalResult } from '../tasks/index.js';
@@ -55,6 +56,9 @@ export interface FineTuneOptions extends Partial<Recipe> {
   transferFrom?: string;
   /** Epochs of the transfer stage [the recipe's epochs]. */
   transferEpochs?: number;
+  /** Dev file of the transfer stage (e.g. SQuAD v2.0 dev): scored each epoch, best epoch kept
+   *  [none: the last epoch]. */
+  transferDev?: string;
   /** QA: question sub-tokens kept, the rest cut (as Hugging Face's max_query_length) [64]. */
   maxQueryLength?: number;
   /** Always start from a freshly initialised head, even if the checkpoint has a matching one. */
@@ -140,14 +144,7 @@ function splitFiles(o: FineTuneOptions, spec: TaskSpec): Partial<Record<'train' 
 /** Seeded permutation (mulberry32 + Fisher-Yates): the epoch's batch order (bench/pytorch_finetune.py
  *  has the Python port). */
 export function permutation(n: number, seed: number, epoch: number): Uint32Array {
-  let a = (seed * 0x9e3779b1 + epoch * 0x85ebca6b + 0x27d4eb2f) >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(seed * 0x9e3779b1 + epoch * 0x85ebca6b + 0x27d4eb2f);
   const p = Uint32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
@@ -430,6 +427,7 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneResult> {
     (overrides as Record<string, unknown>)[k] = (rest as Record<string, unknown>)[k];
   }
   const r = resolveRecipe(task, preset, overrides);
+  if (opts.transferDev && !opts.transferFrom) throw new BiomegError('BIOMEG_BAD_ARGUMENT', '--transfer-dev needs --transfer-from');
   const transfer = opts.transferFrom ? await transferStage(opts, r) : undefined;
   const p = await prepare(opts, r);
   const seed0 = opts.seed ?? 42;
@@ -454,7 +452,8 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneResult> {
 
 /**
  * The first stage of the transfer recipe: the same recipe (epochs: transferEpochs) on the
- * SQuAD-format file, no dev/test. A finished stage (result.json) is reused on --resume.
+ * SQuAD-format file (v1.1 or v2.0), dev: transferDev, no test. A finished stage (result.json) is
+ * reused on --resume.
  */
 async function transferStage(opts: FineTuneOptions, r: Recipe & { preset: string }) {
   if (!TASKS[opts.task].dataKinds.includes('squad'))
@@ -463,7 +462,7 @@ async function transferStage(opts: FineTuneOptions, r: Recipe & { preset: string
     ...opts,
     dataset: undefined,
     train: opts.transferFrom,
-    dev: undefined,
+    dev: opts.transferDev,
     test: undefined,
     testGold: undefined,
   };

@@ -94,6 +94,21 @@ export const PRESETS: Record<string, Preset> = {
     maxLength: 512,
     stride: 128,
   },
+  'biom-qa': {
+    task: 'qa',
+    description:
+      'BioM-Transformers QA (run_squad.py settings of their BioASQ model card): 1 FC head, lr 5e-5, 3 epochs, batch 8 x 2 accumulation, no warm-up or weight decay, max length 512, stride 128; SQuAD v2.0 first (--transfer-from)',
+    epochs: 3,
+    batchSize: 8,
+    accumSteps: 2,
+    lr: 5e-5,
+    weightDecay: 0,
+    warmupRatio: 0,
+    headLayers: 1,
+    headDropout: 0.1,
+    maxLength: 512,
+    stride: 128,
+  },
   'biom-chemprot': {
     task: 're',
     description: 'BioM-Transformers ChemProt timing setting: 3 epochs, batch 32, max length 128 (lr from their grid: 5e-5)',

@@ -5,14 +5,21 @@
 //  - a question longer than `maxQueryLength` (default 64) sub-tokens keeps its first 64 (Hugging
 //    Face's max_query_length), for training and for inference alike;
 //  - stride (context sub-tokens shared by consecutive windows) when none is given: min(128, half
-//    the room the question leaves); fine-tuning recipes always give theirs (biomegatron-qa: 128).
+//    the room the question leaves); fine-tuning recipes always give theirs (biomegatron-qa: 128);
+//  - SQuAD v2.0 (as BERT and Hugging Face's run_qa): an unanswerable question, and every window
+//    that does not hold the answer whole, trains start = end = [CLS] (row position 0); the
+//    no-answer ("null") score is start + end logit at [CLS], its minimum over the windows, and
+//    "no answer" wins when null minus the best span's logit exceeds a threshold (default 0). That
+//    difference is the na_prob of the v2.0 scorer. Dev files with unanswerable questions are
+//    scored with the v2.0 metric (ts/eval/squad2.ts).
 import { readBioasqGolden } from '../data/bioasq.js';
 import { readSquad, type SquadAnswer, type SquadExample } from '../data/squad.js';
 import { BiomegError } from '../errors.js';
 import { bioasqFactoidEval } from '../eval/bioasq.js';
 import { aggregateNbest, type AnswerCandidate } from '../eval/nbest.js';
 import { squadEval } from '../eval/squad.js';
-import type { Answer } from '../model.js';
+import { squad2Eval } from '../eval/squad2.js';
+import type { Answer, AnswerOptions } from '../model.js';
 import { bestSpans, type Span } from '../spans.js';
 import type { Tokenizer } from '../text/index.js';
 import { planWindows, type Window } from '../windows.js';
@@ -77,12 +84,12 @@ export function qaFeatures(
 }
 
 /** Per example: its best `limit` character spans over all windows (start + end logit, at most
- *  `maxAnswerTokens` sub-tokens), `score` = softmax over those spans. */
+ *  `maxAnswerTokens` sub-tokens) and its null score (the windows' least [CLS] start + end logit). */
 async function qaSpans(
   src: LogitSource,
   set: FeatureSet<QaLayout>,
   o: { batchSize: number; limit: number; candidates?: number; maxAnswerTokens?: number },
-): Promise<Array<Array<Span & { score: number }>>> {
+): Promise<Array<{ top: Span[]; nullLogit: number }>> {
   const outs = byExample(set.features, await featureLogits(src, set.features, 'qa', 2, o.batchSize), set.layouts.length);
   return set.layouts.map((lay, i) => {
     const windows = outs[i].map((l, wi) => ({
@@ -91,23 +98,48 @@ async function qaSpans(
       endLogit: (t: number) => l[2 * (lay.contextStart + t) + 1],
     }));
     const top = bestSpans(windows, lay.offsets, { candidates: o.candidates, maxAnswerTokens: o.maxAnswerTokens ?? 30, limit: o.limit });
-    const m = top.length ? top[0].logit : 0;
-    const z = top.reduce((acc, t) => acc + Math.exp(t.logit - m), 0);
-    return top.map((t) => ({ ...t, score: Math.exp(t.logit - m) / z }));
+    return { top, nullLogit: Math.min(...outs[i].map((l) => l[0] + l[1])) };
   });
 }
 
-/** The n-best answer spans of `context` for `question` from a QA head. */
+/** `score` = softmax over the list's logits. */
+function withScores<T extends { logit: number }>(list: T[]): Array<T & { score: number }> {
+  const m = Math.max(...list.map((t) => t.logit));
+  const z = list.reduce((acc, t) => acc + Math.exp(t.logit - m), 0);
+  return list.map((t) => ({ ...t, score: Math.exp(t.logit - m) / z }));
+}
+
+/** Null score minus the best span's logit (+Infinity without a span): the v2.0 na_prob; "no
+ *  answer" when it exceeds the threshold. */
+export function nullScoreDiff(top: Span[], nullLogit: number): number {
+  return top.length ? nullLogit - top[0].logit : Number.POSITIVE_INFINITY;
+}
+
+type AnswerSpanOptions = InferenceOptions & Omit<AnswerOptions, 'maxLength' | 'stride' | 'batchSize'>;
+
+/** The n-best answer spans of `context` for `question` from a QA head; with `allowNoAnswer`, plus
+ *  the no-answer entry, ranked first exactly when null - best span logit > `nullThreshold`. */
 export async function answerSpans(
   src: LogitSource,
   tok: Tokenizer,
   question: string,
   context: string,
-  o: InferenceOptions & { topK?: number; maxAnswerTokens?: number; maxQueryLength?: number },
+  o: AnswerSpanOptions,
 ): Promise<Answer[]> {
   const set = qaFeatures(tok, [{ question, context }], o.maxLength, o.stride, o.maxQueryLength);
-  const [top] = await qaSpans(src, set, { batchSize: o.batchSize, limit: o.topK ?? 5, maxAnswerTokens: o.maxAnswerTokens });
-  return top.map((t) => ({ text: context.slice(t.start, t.end), start: t.start, end: t.end, score: t.score, logit: t.logit }));
+  const [{ top, nullLogit }] = await qaSpans(src, set, { batchSize: o.batchSize, limit: o.topK ?? 5, maxAnswerTokens: o.maxAnswerTokens });
+  const spans: Array<Omit<Answer, 'score'>> = top.map((t) => ({
+    text: context.slice(t.start, t.end),
+    start: t.start,
+    end: t.end,
+    logit: t.logit,
+  }));
+  if (o.allowNoAnswer) {
+    const none = { text: '', start: 0, end: 0, logit: nullLogit, noAnswer: true, scoreDiff: nullScoreDiff(top, nullLogit) };
+    const at = spans.findIndex((sp) => nullLogit - (o.nullThreshold ?? 0) > sp.logit);
+    spans.splice(at < 0 ? spans.length : at, 0, none);
+  }
+  return withScores(spans);
 }
 
 /** n-best answer spans of every example (scores: softmax over each example's n-best). */
@@ -120,7 +152,9 @@ export async function qaCandidates(
   maxAnswerTokens = 30,
 ): Promise<AnswerCandidate[][]> {
   const spans = await qaSpans(src, set, { batchSize, limit: nBest, candidates: nBest, maxAnswerTokens });
-  return examples.map((ex, i) => spans[i].map((t) => ({ id: ex.id, text: ex.context.slice(t.start, t.end), score: t.score })));
+  return examples.map((ex, i) =>
+    withScores(spans[i].top).map((t) => ({ id: ex.id, text: ex.context.slice(t.start, t.end), score: t.score })),
+  );
 }
 
 export async function evalSquad(
@@ -131,6 +165,27 @@ export async function evalSquad(
 ): Promise<EvalResult> {
   const cands = await qaCandidates(src, examples, set, batchSize);
   const r = squadEval(examples, new Map(examples.map((ex, i) => [ex.id, cands[i][0]?.text ?? ''])));
+  return { main: r.f1, mainName: 'f1', metrics: { ...r } };
+}
+
+/** SQuAD v2.0: the best span, or '' when null - best span logit > 0 (Hugging Face's default
+ *  null_score_diff_threshold); that difference is the na_prob (best_f1_thresh tunes it). */
+export async function evalSquad2(
+  src: LogitSource,
+  examples: SquadExample[],
+  set: FeatureSet<QaLayout>,
+  batchSize: number,
+): Promise<EvalResult> {
+  const spans = await qaSpans(src, set, { batchSize, limit: 1, candidates: 20, maxAnswerTokens: 30 });
+  const preds = new Map<string, string>();
+  const naProbs = new Map<string, number>();
+  examples.forEach((ex, i) => {
+    const { top, nullLogit } = spans[i];
+    const diff = nullScoreDiff(top, nullLogit);
+    preds.set(ex.id, diff > 0 ? '' : ex.context.slice(top[0].start, top[0].end));
+    naProbs.set(ex.id, diff);
+  });
+  const r = squad2Eval(examples, preds, { naProbs });
   return { main: r.f1, mainName: 'f1', metrics: { ...r } };
 }
 
@@ -156,6 +211,7 @@ export const qaTask: TaskSpec<SquadExample, QaLayout> = {
   features: (tok, rows, _labels, o) => qaFeatures(tok, rows, o.maxLength, o.stride, o.maxQueryLength),
   async evaluate(src, rows, set, c) {
     if (c.split === 'test' && c.testGold) return evalBioasq(src, rows, set, c.testGold, c.batchSize);
+    if (rows.some((e) => e.isImpossible)) return evalSquad2(src, rows, set, c.batchSize);
     if (!rows.some((e) => e.answers.length)) return undefined;
     return evalSquad(src, rows, set, c.batchSize);
   },

@@ -1,6 +1,6 @@
 // Tokenizers over the Rust text module (crates/biomeg-text) on either backend (vocab.txt with a
-// cased/uncased basic tokenizer, or tokenizer.json), the sub-token break-out analysis and
-// word-label -> sub-token-label alignment. ts/text/index.ts re-exports this module.
+// cased/uncased basic tokenizer, a SentencePiece spiece.model, or tokenizer.json), the sub-token
+// break-out analysis and word-label -> sub-token-label alignment. ts/text/index.ts re-exports this module.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BiomegError } from '../errors.js';
@@ -186,26 +186,29 @@ export async function alignLabels(
 }
 
 interface VocabFiles {
-  kind: 'vocab.txt' | 'tokenizer.json';
+  kind: 'vocab.txt' | 'tokenizer.json' | 'spiece.model';
   file: string;
   name: string;
   lowercase?: boolean;
 }
 
-/** Resolve a vocabulary path: a vocab.txt, a tokenizer.json, or a folder holding one of them
- *  (and, for learned vocabularies, a meta.json with the casing). */
+/** Vocabulary files a folder may hold, in the order they are looked for. */
+export const VOCAB_FILE_NAMES = ['vocab.txt', 'tokenizer.json', 'spiece.model'] as const;
+
+/** Resolve a vocabulary path: a vocab.txt, a tokenizer.json, a SentencePiece `*.model`, or a
+ *  folder holding one of them (and, for learned vocabularies, a meta.json with the casing). */
 export function resolveVocab(p: string): VocabFiles {
   if (!existsSync(p)) throw new BiomegError('BIOMEG_IO', `${p}: no such vocabulary file or folder`);
   let file = p;
   if (statSync(p).isDirectory()) {
-    const cand = ['vocab.txt', 'tokenizer.json'].map((f) => path.join(p, f)).find((f) => existsSync(f));
-    if (!cand) throw new BiomegError('BIOMEG_IO', `${p}: folder has neither vocab.txt nor tokenizer.json`);
+    const cand = VOCAB_FILE_NAMES.map((f) => path.join(p, f)).find((f) => existsSync(f));
+    if (!cand) throw new BiomegError('BIOMEG_IO', `${p}: folder has none of ${VOCAB_FILE_NAMES.join(', ')}`);
     file = cand;
   }
   const dir = path.dirname(path.resolve(file));
   const base = path.basename(file);
-  const generic = base === 'vocab.txt' || base === 'tokenizer.json';
-  const name = generic ? path.basename(dir) : base.replace(/\.(txt|json)$/, '');
+  const generic = (VOCAB_FILE_NAMES as readonly string[]).includes(base);
+  const name = generic ? path.basename(dir) : base.replace(/\.(txt|json|model)$/, '');
   let lowercase: boolean | undefined;
   const meta = path.join(dir, 'meta.json');
   if (existsSync(meta)) {
@@ -216,11 +219,22 @@ export function resolveVocab(p: string): VocabFiles {
       throw new BiomegError('BIOMEG_BAD_VOCAB', `${meta}: not valid JSON (${(e as Error).message})`);
     }
   }
-  return { kind: base.endsWith('.json') ? 'tokenizer.json' : 'vocab.txt', file, name, lowercase };
+  const kind = base.endsWith('.json') ? 'tokenizer.json' : base.endsWith('.model') ? 'spiece.model' : 'vocab.txt';
+  return { kind, file, name, lowercase };
 }
 
-/** Load a tokenizer from a vocab.txt / tokenizer.json / vocabulary folder, or from the text of
- *  a vocab.txt (any string with a newline that is not an existing path). */
+/** A SentencePiece model with the tokenizer_config.json beside it (when there is one). */
+function spieceHandle(b: Backend, file: string): TokenizerHandle {
+  const bytes = readFileSync(file);
+  const configFile = path.join(path.dirname(file), 'tokenizer_config.json');
+  const config = existsSync(configFile) ? readFileSync(configFile, 'utf8') : null;
+  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.call((api) => api.Tokenizer.fromSpiece(view, file, config, configFile));
+}
+
+/** Load a tokenizer from a vocab.txt / tokenizer.json / spiece.model (with the tokenizer_config.json
+ *  beside it) / vocabulary folder, or from the text of a vocab.txt (any string with a newline that
+ *  is not an existing path). */
 export async function loadTokenizer(pathOrText: string, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
   const b = await loadBackend(opts.backend);
   if (pathOrText.includes('\n') && !existsSync(pathOrText)) {
@@ -228,11 +242,12 @@ export async function loadTokenizer(pathOrText: string, opts: LoadTokenizerOptio
     return new Tokenizer(b, handle, opts.name ?? 'vocab', '<vocab text>');
   }
   const v = resolveVocab(pathOrText);
-  const text = readFileSync(v.file, 'utf8');
   const handle =
-    v.kind === 'tokenizer.json'
-      ? b.call((api) => api.Tokenizer.fromTokenizerJson(text, v.file))
-      : b.call((api) => api.Tokenizer.fromVocab(text, opts.lowercase ?? v.lowercase ?? null, v.file));
+    v.kind === 'spiece.model'
+      ? spieceHandle(b, v.file)
+      : v.kind === 'tokenizer.json'
+        ? b.call((api) => api.Tokenizer.fromTokenizerJson(readFileSync(v.file, 'utf8'), v.file))
+        : b.call((api) => api.Tokenizer.fromVocab(readFileSync(v.file, 'utf8'), opts.lowercase ?? v.lowercase ?? null, v.file));
   return new Tokenizer(b, handle, opts.name ?? v.name, v.file);
 }
 

@@ -58,6 +58,13 @@ impl Tokenizer {
         guard(|| bt::TextTokenizer::from_tokenizer_json(&json, &source)).map(Tokenizer::new)
     }
 
+    /// A unigram SentencePiece model from the bytes of a spiece.model, with the text of the
+    /// directory's tokenizer_config.json (null: ALBERT's defaults).
+    #[napi(factory)]
+    pub fn from_spiece(bytes: Uint8Array, source: String, config_json: Option<String>, config_source: String) -> Result<Tokenizer> {
+        guard(|| bt::TextTokenizer::from_spiece(&bytes, &source, config_json.as_deref(), &config_source)).map(Tokenizer::new)
+    }
+
     #[napi]
     pub fn encode(&self, text: String) -> Result<Encoded> {
         guard(|| self.inner.encode(&text).map(encoded))

@@ -51,6 +51,12 @@ impl Tokenizer {
         Ok(Tokenizer { inner: t })
     }
 
+    #[wasm_bindgen(js_name = fromSpiece)]
+    pub fn from_spiece(bytes: &[u8], source: &str, configJson: Option<String>, configSource: &str) -> Result<Tokenizer, JsValue> {
+        let t = bt::TextTokenizer::from_spiece(bytes, source, configJson.as_deref(), configSource).map_err(coded)?;
+        Ok(Tokenizer { inner: t })
+    }
+
     #[wasm_bindgen(unchecked_return_type = "Encoded")]
     pub fn encode(&self, text: &str) -> Result<Object, JsValue> {
         self.inner.encode(text).map(encoded).map_err(coded)

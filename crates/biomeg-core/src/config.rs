@@ -1,12 +1,13 @@
 //! Model configuration: read from a Hugging Face config.json, or a named preset.
 
 use crate::error::{CoreError, Result};
+use crate::model::Act;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
-    /// LayerNorm after each residual add (BERT, ELECTRA).
+    /// LayerNorm after each residual add (BERT, ELECTRA, ALBERT).
     PostLn,
     /// LayerNorm before each sub-layer plus a final LayerNorm (Megatron-BERT).
     PreLn,
@@ -60,13 +61,47 @@ pub struct ModelConfig {
     pub max_positions: usize,
     pub type_vocab: usize,
     pub eps: f32,
+    /// Activation of the MLP of every layer (`hidden_act`).
+    pub act: Act,
+    /// ALBERT cross-layer sharing: `layers` applications draw on `groups * inner` distinct
+    /// layers (`num_hidden_groups`, `inner_group_num`); None = one distinct layer per layer.
+    pub sharing: Option<Sharing>,
     pub num_labels: usize,
     /// Label names by id when config.json has id2label.
     pub labels: Vec<String>,
     pub head: Option<HeadConfig>,
 }
 
+/// ALBERT's layer groups: group `g` holds `inner` consecutive layers; layer application `i` of
+/// `layers` runs group `floor(i / (layers / groups))`, as Hugging Face's `AlbertTransformer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sharing {
+    pub groups: usize,
+    pub inner: usize,
+}
+
 impl ModelConfig {
+    /// Distinct layers holding weights (fewer than `layers` when ALBERT shares them).
+    pub fn distinct_layers(&self) -> usize {
+        self.sharing.map_or(self.layers, |s| s.groups * s.inner)
+    }
+
+    /// For each layer application in order, the index of the distinct layer it runs.
+    pub fn schedule(&self) -> Vec<usize> {
+        let Some(s) = self.sharing else { return (0..self.layers).collect() };
+        let per_group = self.layers as f64 / s.groups as f64;
+        (0..self.layers)
+            .flat_map(|i| {
+                let g = ((i as f64 / per_group) as usize).min(s.groups - 1);
+                (0..s.inner).map(move |j| g * s.inner + j)
+            })
+            .collect()
+    }
+
+    pub fn is_albert(&self) -> bool {
+        self.model_type == "albert"
+    }
+
     pub fn head_dim(&self) -> usize {
         self.hidden / self.heads
     }
@@ -82,13 +117,24 @@ impl ModelConfig {
     /// wasm32 addresses at most 4 GiB: refuse up front a model whose fp32 weights cannot fit
     /// (rather than trapping halfway through allocation).
     pub fn check_fits_memory(&self, file: &str) -> Result<()> {
+        self.check_fits_memory_copies(file, 1, "its fp32 weights")
+    }
+
+    /// As `check_fits_memory` for `copies` fp32 copies of the weights (training holds four:
+    /// weights, gradients and AdamW's two moments); `what` names them in the error.
+    pub fn check_fits_memory_copies(&self, file: &str, copies: u64, what: &str) -> Result<()> {
+        self.check_fits_wasm(file, copies, what, cfg!(target_arch = "wasm32"))
+    }
+
+    fn check_fits_wasm(&self, file: &str, copies: u64, what: &str, wasm32: bool) -> Result<()> {
         const WASM_LIMIT: u64 = 3 << 30; // weights plus room for activations
-        let bytes = self.encoder_params() * 4;
-        if cfg!(target_arch = "wasm32") && bytes > WASM_LIMIT {
+        let bytes = self.encoder_params() * 4 * copies;
+        if wasm32 && bytes > WASM_LIMIT {
             return Err(CoreError::Config {
                 file: file.to_string(),
                 msg: format!(
-                    "this model needs {:.1} GB for its fp32 weights; wasm memory caps at 4 GiB, so use the native backend",
+                    "this {} model needs {:.1} GB for {what}; wasm memory caps at 4 GiB, so use the native backend",
+                    self.model_type,
                     bytes as f64 / 1e9
                 ),
             });
@@ -101,7 +147,7 @@ impl ModelConfig {
         let bad = |msg: String| CoreError::Config { file: file.to_string(), msg };
         let v: HfConfig = parse_json(text, "key").map_err(bad)?;
         let arch = match v.model_type.as_str() {
-            "bert" | "electra" => Arch::PostLn,
+            "bert" | "electra" | "albert" => Arch::PostLn,
             "megatron-bert" | "megatron_bert" => Arch::PreLn,
             other => return Err(CoreError::UnknownModelType { file: file.into(), model_type: other.into() }),
         };
@@ -109,9 +155,24 @@ impl ModelConfig {
         if heads == 0 || hidden % heads != 0 {
             return Err(bad(format!("hidden_size {hidden} is not divisible by num_attention_heads {heads}")));
         }
-        if let Some(act) = v.hidden_act.as_deref().filter(|a| *a != "gelu") {
-            return Err(bad(format!("hidden_act '{act}' is not supported (only the erf form 'gelu')")));
-        }
+        let albert = v.model_type == "albert";
+        // ALBERT's config defaults (transformers' AlbertConfig) where config.json omits a key.
+        let act_name = v.hidden_act.as_deref().unwrap_or(if albert { "gelu_new" } else { "gelu" });
+        let act = Act::from_hidden_act(act_name).ok_or_else(|| {
+            bad(format!("hidden_act '{act_name}' is not supported (gelu, gelu_new / gelu_pytorch_tanh / gelu_fast, relu)"))
+        })?;
+        let sharing = if albert {
+            let (groups, inner) = (v.num_hidden_groups.unwrap_or(1), v.inner_group_num.unwrap_or(1));
+            if groups == 0 || groups > v.num_hidden_layers || inner == 0 {
+                return Err(bad(format!(
+                    "num_hidden_groups {groups} / inner_group_num {inner} do not fit num_hidden_layers {} (need 1 <= groups <= layers, inner >= 1)",
+                    v.num_hidden_layers
+                )));
+            }
+            Some(Sharing { groups, inner })
+        } else {
+            None
+        };
         let mut labels: Vec<(usize, String)> = v.id2label.into_iter().filter_map(|(k, l)| Some((k.parse().ok()?, l))).collect();
         labels.sort();
         let labels: Vec<String> = labels.into_iter().map(|(_, l)| l).collect();
@@ -145,13 +206,15 @@ impl ModelConfig {
             arch,
             vocab_size: v.vocab_size,
             hidden,
-            embedding_size: v.embedding_size.unwrap_or(hidden),
+            embedding_size: v.embedding_size.unwrap_or(if albert { 128 } else { hidden }),
             layers: v.num_hidden_layers,
             heads,
             intermediate: v.intermediate_size,
             max_positions: v.max_position_embeddings,
             type_vocab: v.type_vocab_size,
             eps: v.layer_norm_eps,
+            act,
+            sharing,
             num_labels,
             labels,
             head,
@@ -176,20 +239,31 @@ impl ModelConfig {
             "biomegatron-345m" => ("megatron-bert", 24, 1024, 16),
             "biomegatron-800m" => ("megatron-bert", 36, 1280, 20),
             "biomegatron-1.2b" => ("megatron-bert", 24, 2048, 16),
+            "albert-base" => ("albert", 12, 768, 12),
+            "albert-xxlarge" => ("albert", 12, 4096, 64),
             other => return Err(CoreError::Input(format!("unknown preset '{other}' (known: {})", PRESETS.join(", ")))),
         };
+        let albert = model_type == "albert";
         Ok(ModelConfig {
             model_type: model_type.into(),
-            arch: if model_type == "bert" { Arch::PostLn } else { Arch::PreLn },
-            vocab_size: if model_type == "bert" { 30522 } else { 50048 },
+            arch: if model_type == "megatron-bert" { Arch::PreLn } else { Arch::PostLn },
+            vocab_size: match model_type {
+                "bert" => 30522,
+                "albert" => 30000,
+                _ => 50048,
+            },
             hidden,
-            embedding_size: hidden,
+            // ALBERT (Lan et al. 2020): embeddings of 128 projected to the hidden size, one
+            // layer shared by all 12 applications, the tanh form of GELU.
+            embedding_size: if albert { 128 } else { hidden },
             layers,
             heads,
             intermediate: 4 * hidden,
             max_positions: 512,
             type_vocab: 2,
             eps: 1e-12,
+            act: if albert { Act::GeluTanh } else { Act::Gelu },
+            sharing: albert.then_some(Sharing { groups: 1, inner: 1 }),
             num_labels: 2,
             labels: vec![],
             head: None,
@@ -205,11 +279,13 @@ impl ModelConfig {
             num_hidden_layers: self.layers,
             num_attention_heads: self.heads,
             intermediate_size: self.intermediate,
-            embedding_size: (self.embedding_size != self.hidden).then_some(self.embedding_size),
+            embedding_size: (self.embedding_size != self.hidden || self.is_albert()).then_some(self.embedding_size),
+            num_hidden_groups: self.sharing.map(|s| s.groups),
+            inner_group_num: self.sharing.map(|s| s.inner),
             max_position_embeddings: self.max_positions,
             type_vocab_size: self.type_vocab,
             layer_norm_eps: self.eps,
-            hidden_act: Some("gelu".into()),
+            hidden_act: Some(self.act.hidden_act_name().into()),
             id2label: self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect(),
             num_labels: Some(self.num_labels),
             biomeg_head: self.head.as_ref().map(|h| HeadJson {
@@ -234,6 +310,10 @@ struct HfConfig {
     intermediate_size: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     embedding_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    num_hidden_groups: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inner_group_num: Option<usize>,
     #[serde(default = "default_max_positions")]
     max_position_embeddings: usize,
     #[serde(default = "default_type_vocab")]
@@ -304,4 +384,47 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str)
     })
 }
 
-pub const PRESETS: &[&str] = &["tiny", "bert-base", "bert-large", "biomegatron-345m", "biomegatron-800m", "biomegatron-1.2b"];
+pub const PRESETS: &[&str] =
+    &["tiny", "bert-base", "bert-large", "biomegatron-345m", "biomegatron-800m", "biomegatron-1.2b", "albert-base", "albert-xxlarge"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn albert_presets_share_one_layer_and_xxlarge_trains_only_natively() {
+        let base = ModelConfig::preset("albert-base").unwrap();
+        assert_eq!((base.distinct_layers(), base.schedule(), base.embedding_size), (1, vec![0; 12], 128));
+        // albert-base-v2 has 11.7M parameters (Lan et al. 2020, table 1; the pooler is in ours' head).
+        assert_eq!(base.encoder_params(), 11_092_992);
+        let xx = ModelConfig::preset("albert-xxlarge").unwrap();
+        assert!(xx.check_fits_wasm("preset", 1, "its fp32 weights", true).is_ok(), "inference fits wasm32");
+        let e = xx.check_fits_wasm("preset", 4, "training", true).unwrap_err().to_string();
+        assert!(e.contains("albert model needs 3.3 GB for training") && e.contains("native backend"), "{e}");
+        assert!(xx.check_fits_wasm("preset", 4, "training", false).is_ok());
+    }
+
+    #[test]
+    fn albert_config_json_defaults_groups_and_errors() {
+        let cfg = |extra: &str| {
+            ModelConfig::from_json(
+                &format!(
+                    r#"{{"model_type":"albert","vocab_size":30,"hidden_size":8,"num_hidden_layers":4,"num_attention_heads":2,"intermediate_size":16{extra}}}"#
+                ),
+                "config.json",
+            )
+        };
+        let c = cfg("").unwrap();
+        assert_eq!((c.embedding_size, c.act, c.sharing), (128, crate::model::Act::GeluTanh, Some(Sharing { groups: 1, inner: 1 })));
+        let c = cfg(r#","num_hidden_groups":2,"inner_group_num":2"#).unwrap();
+        assert_eq!(c.schedule(), vec![0, 1, 0, 1, 2, 3, 2, 3]);
+        let c = cfg(r#","num_hidden_groups":3"#).unwrap();
+        assert_eq!(c.schedule(), vec![0, 0, 1, 2], "HF: group = int(i / (layers / groups))");
+        let e = cfg(r#","num_hidden_groups":5"#).unwrap_err().to_string();
+        assert!(e.contains("config.json") && e.contains("num_hidden_groups 5"), "{e}");
+        let e = cfg(r#","hidden_act":"swish""#).unwrap_err().to_string();
+        assert!(e.contains("hidden_act 'swish' is not supported"), "{e}");
+        let round = ModelConfig::from_json(&c.to_json(), "again").unwrap();
+        assert_eq!((round.sharing, round.act, round.embedding_size), (c.sharing, c.act, c.embedding_size));
+    }
+}

@@ -5,6 +5,8 @@
 //! - BERT / ELECTRA (post-LN): LayerNorm after each residual add, LayerNorm on the embeddings.
 //! - Megatron-BERT (pre-LN): LayerNorm before each sub-layer, residual added after, a final
 //!   LayerNorm; none on the embeddings.
+//! - ALBERT: BERT's layer, one set of weights applied `num_hidden_layers` times (`cfg.schedule`),
+//!   embeddings projected to the hidden size as ELECTRA's.
 //!
 //! Dropout sites follow Hugging Face: after the embeddings (after their LayerNorm), on attention
 //! probabilities, after the attention output and MLP output projections (before the residual
@@ -14,10 +16,10 @@
 
 use std::borrow::Cow;
 
-use crate::config::{Arch, HeadTask};
+use crate::config::{Arch, HeadTask, ModelConfig};
 use crate::error::{CoreError, Result};
 use crate::kernels::attention::{attention_with, AttnShape, Dropout};
-use crate::kernels::ops::{add_assign, gelu, layer_norm, mix64};
+use crate::kernels::ops::{act_in_place, add_assign, layer_norm, mix64};
 use crate::model::{Act, Batch, Encoder, HeadKind, LayerNorm, Linear};
 use crate::train::ops::{act_forward, dropout, layer_norm_forward, LnCache};
 
@@ -43,6 +45,15 @@ pub(crate) const SITE_HEAD0: u64 = 2;
 pub(crate) const SITE_HEAD1: u64 = 3;
 pub(crate) fn site_layer(l: usize, k: u64) -> u64 {
     100 + 4 * l as u64 + k
+}
+
+/// Dropout on the MLP output: Hugging Face's ALBERT layer has none there.
+pub(crate) fn mlp_dropout(cfg: &ModelConfig, d: DropCfg) -> f32 {
+    if cfg.is_albert() {
+        0.0
+    } else {
+        d.hidden
+    }
 }
 
 /// What backward reads of one layer.
@@ -219,7 +230,9 @@ impl Encoder {
         let key_mask: Vec<bool> = b.mask.iter().map(|&m| m != 0).collect();
         let shape = attn_shape(self, b.batch, b.seq);
         let mut scratch = Scratch { recycle: !keep, free: Vec::new() };
-        for (li, l) in self.layers.iter().enumerate() {
+        // ALBERT runs its shared layers several times; caches and dropout sites are per application.
+        for (li, k) in cfg.schedule().into_iter().enumerate() {
+            let l = &self.layers[k];
             let x_in = std::mem::take(&mut x);
             // Attention sub-layer. Pre-LN normalises a copy of the residual stream first.
             let (h1, ln1) = match cfg.arch {
@@ -253,9 +266,9 @@ impl Encoder {
             };
             let mut inter = scratch.linear(&l.inter, &h2, t);
             let inter_pre = if keep { inter.clone() } else { Vec::new() };
-            gelu(&mut inter);
+            act_in_place(cfg.act, &mut inter);
             let mut o = scratch.linear(&l.out, &inter, t);
-            dropout(&mut o, d.hidden, d.site(site_layer(li, 2)));
+            dropout(&mut o, mlp_dropout(cfg, d), d.site(site_layer(li, 2)));
             add_assign(&mut o, residual.as_ref().unwrap_or(&h2));
             let ln3 = match cfg.arch {
                 Arch::PostLn => norm(&mut o, &l.ln_mlp, eps, keep),

@@ -90,11 +90,29 @@ pub enum HeadKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Act {
     Relu,
+    /// erf form (BERT).
     Gelu,
+    /// tanh approximation (`gelu_new`: ALBERT, GPT-2).
+    GeluTanh,
     Tanh,
 }
 
 impl Act {
+    /// A layer activation from config.json's `hidden_act`; None when unsupported.
+    pub fn from_hidden_act(name: &str) -> Option<Act> {
+        match name {
+            "gelu" => Some(Act::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Act::GeluTanh),
+            "relu" => Some(Act::Relu),
+            _ => None,
+        }
+    }
+    pub fn hidden_act_name(self) -> &'static str {
+        match self {
+            Act::GeluTanh => "gelu_new",
+            a => a.name(),
+        }
+    }
     /// From a config name; anything else is ReLU (biomeg's 2-FC default, NeMo style).
     pub fn from_name(name: Option<&str>) -> Act {
         match name {
@@ -107,6 +125,7 @@ impl Act {
         match self {
             Act::Relu => "relu",
             Act::Gelu => "gelu",
+            Act::GeluTanh => "gelu_new",
             Act::Tanh => "tanh",
         }
     }
@@ -244,9 +263,10 @@ impl Encoder {
             pos: Vec::new(),
             typ: Vec::new(),
             ln: (cfg.arch == Arch::PostLn).then(LayerNorm::empty),
-            project: (e != h).then(|| Linear::empty(e, h)),
+            // ALBERT always projects (embedding_hidden_mapping_in), even when the sizes agree.
+            project: (e != h || cfg.is_albert()).then(|| Linear::empty(e, h)),
         };
-        let layers = (0..cfg.layers)
+        let layers = (0..cfg.distinct_layers())
             .map(|_| Layer {
                 qkv: Linear::empty(h, 3 * h),
                 attn_out: Linear::empty(h, h),
@@ -275,14 +295,18 @@ impl Encoder {
     /// config's biomeg_head and the tensor names.
     pub fn load<S: ByteSource>(mut cfg: ModelConfig, st: &SafeTensors<S>) -> Result<Self> {
         cfg.check_fits_memory(&st.file)?;
-        let prefix = ["", "bert.", "electra.", "megatron_bert.", "model."]
+        let prefix = ["", "bert.", "electra.", "albert.", "megatron_bert.", "model."]
             .iter()
             .find(|p| st.contains(&format!("{p}embeddings.word_embeddings.weight")))
             .ok_or_else(|| CoreError::MissingTensor { file: st.file.clone(), name: "embeddings.word_embeddings.weight".into() })?;
-        if let Some(extra) = (cfg.layers..cfg.layers + 1).find(|i| st.tensors.keys().any(|k| k.contains(&format!("encoder.layer.{i}.")))) {
+        let (extra, declared) = match cfg.sharing {
+            Some(s) => (format!("albert_layer_groups.{}.", s.groups), format!("num_hidden_groups = {}", s.groups)),
+            None => (format!("encoder.layer.{}.", cfg.layers), format!("num_hidden_layers = {}", cfg.layers)),
+        };
+        if st.tensors.keys().any(|k| k.contains(&extra)) {
             return Err(CoreError::Config {
                 file: st.file.clone(),
-                msg: format!("weights contain encoder.layer.{extra} but config.json says num_hidden_layers = {}", cfg.layers),
+                msg: format!("weights contain {}* but config.json says {declared}", extra.trim_end_matches('.')),
             });
         }
         cfg.head = detect_head(&cfg, st, prefix)?;
@@ -321,7 +345,7 @@ fn detect_head<S: ByteSource>(cfg: &ModelConfig, st: &SafeTensors<S>, prefix: &s
     // Output width of a Linear from its bias length.
     let width = |n: &str| st.tensors.get(&format!("{n}.bias")).and_then(|t| t.shape.first().copied());
     let missing = |n: String| CoreError::MissingTensor { file: st.file.clone(), name: n };
-    let pooler = [format!("{prefix}pooler.dense"), "bert.pooler.dense".into(), "pooler.dense".into()]
+    let pooler = [format!("{prefix}pooler.dense"), "bert.pooler.dense".into(), "pooler.dense".into(), format!("{prefix}pooler")]
         .into_iter()
         .any(|p| has(&format!("{p}.weight")));
     let declared = cfg.head.as_ref();

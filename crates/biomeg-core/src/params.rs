@@ -7,7 +7,7 @@
 //! The walk reads shapes from the structure (`Linear::inp/out`) and the config, never from the
 //! buffers, so it also describes a `skeleton` whose buffers are still empty.
 
-use crate::config::HeadTask;
+use crate::config::{Arch, HeadTask, ModelConfig};
 use crate::model::{Encoder, Head, HeadKind, LayerNorm, Linear};
 use crate::rng::Rng;
 
@@ -64,6 +64,29 @@ fn head_names(task: HeadTask) -> (&'static str, &'static str) {
     }
 }
 
+/// Names of distinct layer `k`'s modules: QKV (fused), attention output, its LayerNorm, MLP in,
+/// MLP out, its LayerNorm. BERT / ELECTRA and Megatron-BERT (pre-LN) use `encoder.layer.k`;
+/// ALBERT `encoder.albert_layer_groups.g.albert_layers.j` with its own module names.
+fn layer_names(cfg: &ModelConfig, k: usize) -> [String; 6] {
+    let names: [&str; 6] = match (cfg.sharing, cfg.arch) {
+        (Some(_), _) => ["attention.qkv", "attention.dense", "attention.LayerNorm", "ffn", "ffn_output", "full_layer_layer_norm"],
+        (None, Arch::PostLn) => [
+            "attention.self.qkv",
+            "attention.output.dense",
+            "attention.output.LayerNorm",
+            "intermediate.dense",
+            "output.dense",
+            "output.LayerNorm",
+        ],
+        (None, Arch::PreLn) => ["attention.self.qkv", "attention.output.dense", "attention.ln", "intermediate.dense", "output.dense", "ln"],
+    };
+    let prefix = match cfg.sharing {
+        Some(s) => format!("encoder.albert_layer_groups.{}.albert_layers.{}", k / s.inner, k % s.inner),
+        None => format!("encoder.layer.{k}"),
+    };
+    names.map(|n| format!("{prefix}.{n}"))
+}
+
 /// Writes the visitors for shared and for mutable references from one body.
 macro_rules! visitors {
     ($params:ident, $head_params:ident, $push_linear:ident, $push_ln:ident, $($m:tt)*) => {
@@ -80,24 +103,30 @@ macro_rules! visitors {
                 $push_ln(&mut out, "embeddings.LayerNorm", ln, ed);
             }
             if let Some(p) = & $($m)* emb.project {
-                $push_linear(&mut out, "embeddings_project", p);
+                let name = if cfg.is_albert() { "encoder.embedding_hidden_mapping_in" } else { "embeddings_project" };
+                $push_linear(&mut out, name, p);
             }
-            let post = cfg.arch == crate::config::Arch::PostLn;
-            let (lna, lnm) = if post { ("attention.output.LayerNorm", "output.LayerNorm") } else { ("attention.ln", "ln") };
-            for (i, l) in layers.into_iter().enumerate() {
-                let p = format!("encoder.layer.{i}");
-                $push_linear(&mut out, &format!("{p}.attention.self.qkv"), & $($m)* l.qkv);
-                $push_linear(&mut out, &format!("{p}.attention.output.dense"), & $($m)* l.attn_out);
-                $push_ln(&mut out, &format!("{p}.{lna}"), & $($m)* l.ln_attn, h);
-                $push_linear(&mut out, &format!("{p}.intermediate.dense"), & $($m)* l.inter);
-                $push_linear(&mut out, &format!("{p}.output.dense"), & $($m)* l.out);
-                $push_ln(&mut out, &format!("{p}.{lnm}"), & $($m)* l.ln_mlp, h);
+            for (k, l) in layers.into_iter().enumerate() {
+                let [qkv, attn_out, ln_attn, inter, o, ln_mlp] = layer_names(cfg, k);
+                $push_linear(&mut out, &qkv, & $($m)* l.qkv);
+                $push_linear(&mut out, &attn_out, & $($m)* l.attn_out);
+                $push_ln(&mut out, &ln_attn, & $($m)* l.ln_attn, h);
+                $push_linear(&mut out, &inter, & $($m)* l.inter);
+                $push_linear(&mut out, &o, & $($m)* l.out);
+                $push_ln(&mut out, &ln_mlp, & $($m)* l.ln_mlp, h);
             }
             if let Some(ln) = final_ln {
                 $push_ln(&mut out, "encoder.ln", ln, h);
             }
             if let Some(hd) = head {
-                out.extend($head_params(hd));
+                // ALBERT's pooler is one Linear named `pooler` (BERT's is `pooler.dense`).
+                let albert = cfg.is_albert();
+                out.extend($head_params(hd).into_iter().map(|(mut info, t)| {
+                    if albert {
+                        info.name = info.name.replace("pooler.dense.", "pooler.");
+                    }
+                    (info, t)
+                }));
             }
             out
         }

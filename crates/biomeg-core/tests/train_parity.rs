@@ -128,3 +128,18 @@ fn electra_seqcls_projection_two_adamw_steps_match_pytorch() {
 fn megatron_qa_two_adamw_steps_match_pytorch() {
     case("tiny-megatron-qa");
 }
+
+#[test]
+fn albert_token_shared_layer_two_adamw_steps_match_pytorch() {
+    case("tiny-albert-token");
+}
+
+#[test]
+fn albert_seqcls_pooled_two_adamw_steps_match_pytorch() {
+    case("tiny-albert-seqcls");
+}
+
+#[test]
+fn albert_layer_groups_qa_two_adamw_steps_match_pytorch() {
+    case("tiny-albert-groups-qa");
+}

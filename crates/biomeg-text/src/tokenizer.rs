@@ -11,6 +11,8 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{AddedToken, Encoding, Tokenizer};
 
 use crate::error::TextError;
+use crate::spiece::read_spiece;
+use crate::spiece_tokenizer::{spiece_tokenizer, SpieceConfig, SpieceFlavor};
 
 /// Longest word (in characters, after normalization) WordPiece splits; longer ones become [UNK].
 pub const MAX_CHARS_PER_WORD: usize = 100;
@@ -210,6 +212,21 @@ impl TextTokenizer {
             .map_err(|e| TextError::BadTokenizer { source: source.to_string(), msg: format!("cannot disable truncation: {e}") })?;
         let lowercase = value.get("normalizer").map(json_lowercases).unwrap_or(false);
         let special = special_ids_of(&inner);
+        Ok(TextTokenizer { inner, lowercase, special, source: source.to_string() })
+    }
+
+    /// A unigram SentencePiece model from the bytes of a `spiece.model` (`source` names it), built
+    /// as Hugging Face builds ALBERT's (or T5's) tokenizer from it, with the settings of the model
+    /// directory's tokenizer_config.json (`config_json`, named `config_source`; `None`: ALBERT's
+    /// defaults). See [`crate::spiece_tokenizer`].
+    pub fn from_spiece(bytes: &[u8], source: &str, config_json: Option<&str>, config_source: &str) -> Result<Self, TextError> {
+        let cfg = SpieceConfig::from_json(config_json, config_source)?;
+        let model = read_spiece(bytes, source)?;
+        let inner = spiece_tokenizer(&model, &cfg, source)?;
+        // the names tokenizer_config.json gives; the model's own unk id
+        let id = |i: usize| cfg.special_tokens[i].as_deref().and_then(|t| inner.token_to_id(t));
+        let special = SpecialIds { cls: id(0), sep: id(1), pad: id(2), unk: Some(model.trainer.unk_id as u32), mask: id(4) };
+        let lowercase = cfg.flavor == SpieceFlavor::Albert && cfg.do_lower_case;
         Ok(TextTokenizer { inner, lowercase, special, source: source.to_string() })
     }
 

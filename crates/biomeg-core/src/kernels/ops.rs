@@ -2,6 +2,7 @@
 //! Written as branch-free loops that the compiler vectorizes (compiled for AVX2 when present).
 
 use super::{par_chunks_mut, par_for, simd_dispatch, SharedMut};
+use crate::model::Act;
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
@@ -91,6 +92,36 @@ pub fn gelu(x: &mut [f32]) {
     par_chunks_mut(x, 1 << 16, |_, c| gelu_serial(c));
 }
 
+/// sqrt(2 / pi) and the cubic coefficient of the tanh form of GELU.
+pub const GELU_TANH_K: f32 = 0.797_884_6;
+pub const GELU_TANH_C: f32 = 0.044_715;
+
+/// tanh(u) = 1 - 2 / (e^{2u} + 1): saturates cleanly at both ends through `exp_fast`'s clamp.
+#[inline(always)]
+pub fn tanh_fast(u: f32) -> f32 {
+    1.0 - 2.0 / (exp_fast(2.0 * u) + 1.0)
+}
+
+simd_dispatch! {
+    /// In place: x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (`gelu_new`, ALBERT).
+    fn gelu_tanh_serial(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            let u = GELU_TANH_K * (*v + GELU_TANH_C * *v * *v * *v);
+            *v = 0.5 * *v * (1.0 + tanh_fast(u));
+        }
+    }
+}
+
+/// A layer activation over a whole buffer, in place.
+pub fn act_in_place(act: Act, x: &mut [f32]) {
+    match act {
+        Act::Gelu => gelu(x),
+        Act::GeluTanh => par_chunks_mut(x, 1 << 16, |_, c| gelu_tanh_serial(c)),
+        Act::Relu => par_chunks_mut(x, 1 << 16, |_, c| c.iter_mut().for_each(|v| *v = v.max(0.0))),
+        Act::Tanh => par_chunks_mut(x, 1 << 16, |_, c| c.iter_mut().for_each(|v| *v = tanh_fast(*v))),
+    }
+}
+
 simd_dispatch! {
     fn layer_norm_row(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
         let n = x.len() as f32;
@@ -175,6 +206,9 @@ pub mod reference {
     pub fn gelu(x: f64) -> f64 {
         0.5 * x * (1.0 + libm_erf(x / std::f64::consts::SQRT_2))
     }
+    pub fn gelu_tanh(x: f64) -> f64 {
+        0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+    }
     /// erf via its Taylor series / continued fraction is overkill: use a high-precision
     /// rational approximation (W. J. Cody) good to ~1e-15 for the test range.
     pub fn libm_erf(x: f64) -> f64 {
@@ -227,6 +261,17 @@ mod tests {
         for (x, y) in xs.iter().zip(&y) {
             let want = reference::gelu(*x as f64);
             assert!((*y as f64 - want).abs() < 2e-6, "gelu({x}) = {y}, want {want}");
+        }
+    }
+
+    #[test]
+    fn gelu_tanh_matches_f64_reference() {
+        let xs: Vec<f32> = (-4000..4000).map(|i| i as f32 * 0.0025).chain([-30.0, -9.5, 9.5, 30.0]).collect();
+        let mut y = xs.clone();
+        act_in_place(Act::GeluTanh, &mut y);
+        for (x, y) in xs.iter().zip(&y) {
+            let want = reference::gelu_tanh(*x as f64);
+            assert!((*y as f64 - want).abs() < 2e-6 * (1.0 + want.abs()), "gelu_new({x}) = {y}, want {want}");
         }
     }
 

@@ -1,11 +1,11 @@
-//! The backward pass of `crate::forward` for BERT (post-LN), Megatron-BERT (pre-LN) and ELECTRA
-//! (embedding projection) encoders with their task heads: reads the forward's `Cache`,
+//! The backward pass of `crate::forward` for BERT (post-LN), Megatron-BERT (pre-LN), ELECTRA
+//! (embedding projection) and ALBERT (shared layers) encoders with their task heads: reads the forward's `Cache`,
 //! regenerates dropout masks from their seeds, and adds every parameter gradient.
 
 use super::attention::attention_backward;
 use super::ops::*;
 use crate::config::{Arch, HeadTask};
-use crate::forward::{attn_shape, site_layer, Cache, DropCfg, HeadCache, SITE_EMB, SITE_HEAD0, SITE_HEAD1};
+use crate::forward::{attn_shape, mlp_dropout, site_layer, Cache, DropCfg, HeadCache, SITE_EMB, SITE_HEAD0, SITE_HEAD1};
 use crate::kernels::ops::add_assign;
 use crate::model::{Act, Encoder, HeadKind};
 
@@ -20,17 +20,18 @@ pub fn backward(enc: &Encoder, g: &mut Encoder, mut c: Cache, dlogits: &[f32], p
         dx = layer_norm_backward(lc, &ln.g, &mut gln.g, &mut gln.b, &dx);
     }
     let shape = attn_shape(enc, c.batch, c.seq);
-    for li in (0..enc.layers.len()).rev() {
-        let lc = c.layers.pop().expect("one cache per layer");
-        let (l, gl) = (&enc.layers[li], &mut g.layers[li]);
+    // Shared (ALBERT) layers: every application adds into the one gradient of its layer.
+    for (li, k) in cfg.schedule().into_iter().enumerate().rev() {
+        let lc = c.layers.pop().expect("one cache per layer application");
+        let (l, gl) = (&enc.layers[k], &mut g.layers[k]);
         let (ln_a, ln_m) = (&l.ln_attn, &l.ln_mlp);
         match cfg.arch {
             Arch::PostLn => {
                 let dz = layer_norm_backward(lc.ln3.as_ref().unwrap(), &ln_m.g, &mut gl.ln_mlp.g, &mut gl.ln_mlp.b, &dx);
                 let mut dout = dz.clone();
-                dropout(&mut dout, d.hidden, d.site(site_layer(li, 2)));
+                dropout(&mut dout, mlp_dropout(cfg, d), d.site(site_layer(li, 2)));
                 let mut dact = linear_backward(&l.out, &mut gl.out.w, &mut gl.out.b, &lc.inter_act, &dout, t, true).unwrap();
-                gelu_backward(&lc.inter_pre, &mut dact);
+                act_backward(cfg.act, &lc.inter_pre, &lc.inter_act, &mut dact);
                 let dh2 = linear_backward(&l.inter, &mut gl.inter.w, &mut gl.inter.b, &lc.h2, &dact, t, true).unwrap();
                 let mut dy1 = dz;
                 add_assign(&mut dy1, &dh2);
@@ -45,9 +46,9 @@ pub fn backward(enc: &Encoder, g: &mut Encoder, mut c: Cache, dlogits: &[f32], p
             }
             Arch::PreLn => {
                 let mut dout = dx.clone();
-                dropout(&mut dout, d.hidden, d.site(site_layer(li, 2)));
+                dropout(&mut dout, mlp_dropout(cfg, d), d.site(site_layer(li, 2)));
                 let mut dact = linear_backward(&l.out, &mut gl.out.w, &mut gl.out.b, &lc.inter_act, &dout, t, true).unwrap();
-                gelu_backward(&lc.inter_pre, &mut dact);
+                act_backward(cfg.act, &lc.inter_pre, &lc.inter_act, &mut dact);
                 let dh2 = linear_backward(&l.inter, &mut gl.inter.w, &mut gl.inter.b, &lc.h2, &dact, t, true).unwrap();
                 let dln2 = layer_norm_backward(&lc.ln2, &ln_m.g, &mut gl.ln_mlp.g, &mut gl.ln_mlp.b, &dh2);
                 add_assign(&mut dx, &dln2);

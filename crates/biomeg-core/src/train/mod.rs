@@ -230,6 +230,7 @@ impl Trainer {
             Some(HeadTask::Discriminator) => return Err(bad_input("fine-tuning needs a token, sequence or qa head; this checkpoint has ELECTRA's discriminator head".into())),
             None => return Err(bad_input("fine-tuning needs a task head: the checkpoint has no classifier / qa_outputs tensors and config.json no biomeg_head (pass the newHead option to add a freshly initialised one)".into())),
         }
+        enc.cfg.check_fits_memory_copies("config", 4, "training (weights, gradients and AdamW's two moments)")?;
         let zeros = || Encoder::zeros(enc.cfg.clone());
         let (grads, m, v) = (zeros()?, zeros()?, zeros()?);
         Ok(Trainer { enc, grads, m, v, opts, step: 0, batches: 0, pending: 0 })

@@ -139,10 +139,26 @@ pub fn gelu_backward(x: &[f32], dy: &mut [f32]) {
     });
 }
 
-/// Apply a head activation out of place.
+/// dx = dy * d/dx [0.5 x (1 + tanh(u))], u = k (x + c x^3).
+pub fn gelu_tanh_backward(x: &[f32], dy: &mut [f32]) {
+    use crate::kernels::ops::{tanh_fast, GELU_TANH_C as C, GELU_TANH_K as K};
+    par_chunks_mut(dy, 1 << 14, |s, d| {
+        for (dv, &xv) in d.iter_mut().zip(&x[s..]) {
+            let t = tanh_fast(K * (xv + C * xv * xv * xv));
+            *dv *= 0.5 * (1.0 + t) + 0.5 * xv * (1.0 - t * t) * K * (1.0 + 3.0 * C * xv * xv);
+        }
+    });
+}
+
+/// Apply an activation out of place.
 pub fn act_forward(act: Act, x: &[f32]) -> Vec<f32> {
     match act {
         Act::Gelu => gelu_forward(x),
+        Act::GeluTanh => {
+            let mut y = x.to_vec();
+            crate::kernels::ops::act_in_place(act, &mut y);
+            y
+        }
         Act::Relu => x.iter().map(|v| v.max(0.0)).collect(),
         Act::Tanh => x.iter().map(|v| v.tanh()).collect(),
     }
@@ -152,6 +168,7 @@ pub fn act_forward(act: Act, x: &[f32]) -> Vec<f32> {
 pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &mut [f32]) {
     match act {
         Act::Gelu => gelu_backward(x, dy),
+        Act::GeluTanh => gelu_tanh_backward(x, dy),
         Act::Relu => dy.iter_mut().zip(x).for_each(|(d, &v)| {
             if v <= 0.0 {
                 *d = 0.0

@@ -127,7 +127,11 @@ impl Trainer {
 
 /// Tensors of `e` under Hugging Face checkpoint names.
 fn export_hf(e: &crate::model::Encoder) -> Vec<u8> {
-    let prefix = if e.cfg.model_type == "electra" { "electra." } else { "bert." };
+    let prefix = match e.cfg.model_type.as_str() {
+        "electra" => "electra.",
+        "albert" => "albert.",
+        _ => "bert.",
+    };
     let h = e.cfg.hidden;
     let mut owned: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for (info, t) in params(e) {

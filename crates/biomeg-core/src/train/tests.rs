@@ -6,7 +6,7 @@ use super::backprop;
 use super::ops::*;
 use super::optim::lr_factor;
 use super::*;
-use crate::config::{Arch, HeadConfig, ModelConfig};
+use crate::config::{Arch, HeadConfig, ModelConfig, Sharing};
 use crate::forward::DropCfg;
 use crate::kernels::attention::AttnShape;
 use crate::kernels::ops::reference;
@@ -99,7 +99,7 @@ fn activations_backward_match_finite_differences() {
     let mut rng = Rng::new(3);
     let x = randv(64, 2.0, &mut rng);
     let r = randv(64, 1.0, &mut rng);
-    for (act, name) in [(Act::Gelu, "gelu"), (Act::Tanh, "tanh"), (Act::Relu, "relu")] {
+    for (act, name) in [(Act::Gelu, "gelu"), (Act::GeluTanh, "gelu_new"), (Act::Tanh, "tanh"), (Act::Relu, "relu")] {
         let y = act_forward(act, &x);
         let mut d = r.clone();
         act_backward(act, &x, &y, &mut d);
@@ -109,6 +109,7 @@ fn activations_backward_match_finite_differences() {
                 .map(|(v, rr)| {
                     let y = match act {
                         Act::Gelu => reference::gelu(*v),
+                        Act::GeluTanh => reference::gelu_tanh(*v),
                         Act::Tanh => v.tanh(),
                         Act::Relu => v.max(0.0),
                     };
@@ -238,9 +239,19 @@ fn cross_entropy_with_ignore_index_matches_finite_differences() {
 
 // ---- whole model ----
 
+/// "albert": one shared layer run 3 times; "albert-groups": 3 applications over 2 groups of 2.
 fn tiny_cfg(model_type: &str, emb: usize) -> ModelConfig {
     let mut cfg = ModelConfig::preset("tiny").unwrap();
     cfg.model_type = model_type.into();
+    if let Some(sharing) = match model_type {
+        "albert" => Some(Sharing { groups: 1, inner: 1 }),
+        "albert-groups" => Some(Sharing { groups: 2, inner: 2 }),
+        _ => None,
+    } {
+        let mut cfg = tiny_cfg("bert", emb);
+        (cfg.model_type, cfg.sharing, cfg.layers, cfg.act) = ("albert".into(), Some(sharing), 3, Act::GeluTanh);
+        return cfg;
+    }
     cfg.arch = if model_type == "megatron-bert" { Arch::PreLn } else { Arch::PostLn };
     cfg.vocab_size = 20;
     cfg.hidden = 8;
@@ -263,6 +274,7 @@ fn tiny_model(model_type: &str, emb: usize, task: HeadTask, kind: &str, seed: u6
     let mut rng = Rng::new(seed + 7);
     for (info, t) in params_mut(&mut enc) {
         let ln = info.name.contains("LayerNorm")
+            || info.name.contains("layer_norm")
             || info.name.contains(".ln.")
             || info.name.ends_with(".ln.weight")
             || info.name.starts_with("encoder.ln");
@@ -322,25 +334,55 @@ fn ref_model_loss(
     if p.contains_key("embeddings.LayerNorm.weight") {
         x = ln(&x, "embeddings.LayerNorm");
     }
-    if p.contains_key("embeddings_project.weight") {
-        x = lin(&x, t, "embeddings_project", e, h);
+    for proj in ["embeddings_project", "encoder.embedding_hidden_mapping_in"] {
+        if p.contains_key(&format!("{proj}.weight")) {
+            x = lin(&x, t, proj, e, h);
+        }
     }
+    let act = |v: f64| if cfg.act == Act::GeluTanh { reference::gelu_tanh(v) } else { reference::gelu(v) };
     let km: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
     let s = AttnShape { batch, seq, heads: cfg.heads, head_dim: cfg.head_dim() };
     let add = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<f64>>();
-    for l in 0..cfg.layers {
-        let pf = format!("encoder.layer.{l}");
+    // ALBERT (Hugging Face's AlbertTransformer): layer i runs group floor(i / (layers / groups)),
+    // which runs its `inner` layers in turn.
+    let apps: Vec<(String, [&str; 6])> = match cfg.sharing {
+        None => (0..cfg.layers)
+            .map(|l| {
+                let n = [
+                    "attention.self.qkv",
+                    "attention.output.dense",
+                    "attention.output.LayerNorm",
+                    "intermediate.dense",
+                    "output.dense",
+                    "output.LayerNorm",
+                ];
+                (format!("encoder.layer.{l}"), n)
+            })
+            .collect(),
+        Some(sh) => (0..cfg.layers)
+            .flat_map(|i| {
+                let g = (i as f64 / (cfg.layers as f64 / sh.groups as f64)) as usize;
+                (0..sh.inner).map(move |j| {
+                    let n = ["attention.qkv", "attention.dense", "attention.LayerNorm", "ffn", "ffn_output", "full_layer_layer_norm"];
+                    (format!("encoder.albert_layer_groups.{g}.albert_layers.{j}"), n)
+                })
+            })
+            .collect(),
+    };
+    for (pf, [qkv_n, ao_n, lna_n, in_n, out_n, lnm_n]) in apps {
         let mlp = |x: &[f64]| -> Vec<f64> {
-            let i: Vec<f64> =
-                lin(x, t, &format!("{pf}.intermediate.dense"), h, cfg.intermediate).iter().map(|&v| reference::gelu(v)).collect();
-            lin(&i, t, &format!("{pf}.output.dense"), cfg.intermediate, h)
+            let i: Vec<f64> = lin(x, t, &format!("{pf}.{in_n}"), h, cfg.intermediate).iter().map(|&v| act(v)).collect();
+            lin(&i, t, &format!("{pf}.{out_n}"), cfg.intermediate, h)
         };
         let attn = |x: &[f64]| -> Vec<f64> {
-            let qkv = lin(x, t, &format!("{pf}.attention.self.qkv"), h, 3 * h);
+            let qkv = lin(x, t, &format!("{pf}.{qkv_n}"), h, 3 * h);
             let ctx = ref_attention(&qkv, &km, s, 0.0, 0);
-            lin(&ctx, t, &format!("{pf}.attention.output.dense"), h, h)
+            lin(&ctx, t, &format!("{pf}.{ao_n}"), h, h)
         };
-        if cfg.arch == Arch::PostLn {
+        if cfg.sharing.is_some() {
+            x = ln(&add(&x, &attn(&x)), &format!("{pf}.{lna_n}"));
+            x = ln(&add(&x, &mlp(&x)), &format!("{pf}.{lnm_n}"));
+        } else if cfg.arch == Arch::PostLn {
             x = ln(&add(&x, &attn(&x)), &format!("{pf}.attention.output.LayerNorm"));
             x = ln(&add(&x, &mlp(&x)), &format!("{pf}.output.LayerNorm"));
         } else {
@@ -361,7 +403,8 @@ fn ref_model_loss(
     let logits = match &head.kind {
         HeadKind::Single(_) => lin(&xin, rows, if head.task == HeadTask::Qa { "qa_outputs" } else { "classifier" }, h, n),
         HeadKind::Pooled { .. } => {
-            let pl: Vec<f64> = lin(&xin, rows, "pooler.dense", h, h).iter().map(|v| v.tanh()).collect();
+            let pooler = if cfg.sharing.is_some() { "pooler" } else { "pooler.dense" };
+            let pl: Vec<f64> = lin(&xin, rows, pooler, h, h).iter().map(|v| v.tanh()).collect();
             lin(&pl, rows, "classifier", h, n)
         }
         HeadKind::Double { dense, act, .. } => {
@@ -371,6 +414,7 @@ fn ref_model_loss(
                 .map(|&v| match act {
                     Act::Relu => v.max(0.0),
                     Act::Gelu => reference::gelu(v),
+                    Act::GeluTanh => reference::gelu_tanh(v),
                     Act::Tanh => v.tanh(),
                 })
                 .collect();
@@ -469,11 +513,14 @@ fn whole_model_gradients_match_f64_finite_differences() {
     end_to_end("electra", 4, HeadTask::Sequence, "gelu");
     end_to_end("electra", 4, HeadTask::Qa, "single");
     end_to_end("megatron-bert", 8, HeadTask::Qa, "relu");
+    end_to_end("albert", 4, HeadTask::Token, "single");
+    end_to_end("albert", 4, HeadTask::Sequence, "pooled");
+    end_to_end("albert-groups", 4, HeadTask::Qa, "single");
 }
 
 #[test]
 fn gradients_with_dropout_match_f32_finite_differences_of_the_same_masks() {
-    for (mt, kind) in [("bert", "gelu"), ("megatron-bert", "single")] {
+    for (mt, kind) in [("bert", "gelu"), ("megatron-bert", "single"), ("albert", "single")] {
         for d in [
             DropCfg { hidden: 0.2, attn: 0.0, head: 0.0, seed: 77 },
             DropCfg { hidden: 0.0, attn: 0.2, head: 0.0, seed: 77 },
