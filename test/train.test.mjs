@@ -61,6 +61,19 @@ for (const model of ['tiny-bert-token', 'tiny-megatron-token', 'tiny-albert-toke
   });
 }
 
+test.serial('LAMB: the loss falls and native and wasm give the same loss sequence', async (t) => {
+  const seq = {};
+  for (const backend of BACKENDS) {
+    if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;
+    seq[backend] = (await run('tiny-bert-token', backend, 6, { ...OPTS, optimizer: 'lamb', headDropout: 0.1 })).losses;
+  }
+  const [a, b] = [seq.native, seq.wasm];
+  t.true(a[5] < a[0], `losses ${a}`);
+  if (b) t.true(Math.max(...a.map((v, i) => Math.abs(v - b[i]))) < 1e-4, `native ${a} wasm ${b}`);
+  const e = await t.throwsAsync(() => TrainSession.load(path.join(FIX, 'tiny-bert-token'), { optimizer: 'sgd' }, BACKENDS[0]));
+  t.regex(e.message, /optimizer.*(adamw|lamb)/);
+});
+
 for (const backend of BACKENDS) {
   test(`resume from saved state repeats the same losses; export loads in the runtime (${backend})`, async (t) => {
     if (!needOrSkip(t, built(backend), `${backend} backend not built`)) return;

@@ -11,6 +11,9 @@ import { writeFileAtomic } from '../report.js';
 
 /** Hyper-parameters (all optional; defaults in brackets). */
 export interface TrainOptions {
+  /** 'adamw' [default] or 'lamb' (You et al. 2020: AdamW's step scaled per tensor by the trust
+   *  ratio ||w|| / ||update||; biases and LayerNorm keep 1), for large-batch pre-training. */
+  optimizer?: 'adamw' | 'lamb';
   /** Peak learning rate [5e-5]. */
   lr?: number;
   /** Decoupled weight decay, never on biases or LayerNorm [0.01]. */

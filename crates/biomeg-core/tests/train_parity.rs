@@ -50,7 +50,12 @@ fn compare(ours: &[u8], torch: &SafeTensors<&[u8]>, prefix: &str) -> Diff {
 }
 
 fn case(name: &str) {
-    let dir = root().join("test/fixtures/models").join(name);
+    case_of(name, name);
+}
+
+/// Model `model` trained as fixture `name` (test/fixtures/train/<name>.*) records.
+fn case_of(model: &str, name: &str) {
+    let dir = root().join("test/fixtures/models").join(model);
     let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
     let w = std::fs::read(dir.join("model.safetensors")).unwrap();
     let enc = biomeg_core::load_from_bytes(&cfg, "config.json", &w, "model.safetensors").unwrap();
@@ -142,4 +147,9 @@ fn albert_seqcls_pooled_two_adamw_steps_match_pytorch() {
 #[test]
 fn albert_layer_groups_qa_two_adamw_steps_match_pytorch() {
     case("tiny-albert-groups-qa");
+}
+
+#[test]
+fn bert_token_two_lamb_steps_match_a_reference_lamb_in_pytorch() {
+    case_of("tiny-bert-token", "tiny-bert-token-lamb");
 }

@@ -75,11 +75,20 @@ fn bad_input(msg: String) -> TrainError {
     TrainError::Core(CoreError::Input(msg))
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    AdamW,
+    Lamb,
+}
+
 /// Hyper-parameters. JSON keys (camelCase) in brackets; defaults follow Hugging Face's Trainer
 /// except the dropouts, which follow the BioMegatron recipe where it states them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TrainOptions {
+    /// [optimizer] "adamw" (default) or "lamb" (per-tensor trust ratio, for large batches).
+    pub optimizer: Optimizer,
     /// Peak learning rate [lr] (5e-5).
     pub lr: f32,
     /// Decoupled weight decay [weightDecay] (0.01); never applied to biases or LayerNorm.
@@ -115,6 +124,7 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
+            optimizer: Optimizer::AdamW,
             lr: 5e-5,
             weight_decay: 0.01,
             beta1: 0.9,
@@ -361,7 +371,8 @@ impl Trainer {
             return Err(TrainError::NonFinite { what: "gradient norm", value: norm as f32, step: self.step });
         }
         let o = &self.opts;
-        let adam = AdamW { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
+        let lamb = o.optimizer == Optimizer::Lamb;
+        let adam = AdamW { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay, lamb };
         self.step += 1;
         let gscale = clip_coef(norm, o.max_grad_norm);
         adam.update(&mut self.enc, &mut self.grads, &mut self.m, &mut self.v, self.step, lr, gscale);

@@ -1,6 +1,7 @@
-//! AdamW (Loshchilov & Hutter 2019: weight decay decoupled from the gradient step), the linear
-//! warm-up / linear decay schedule, and clipping by global gradient norm. Formulas follow
-//! torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ so one step matches PyTorch.
+//! AdamW (Loshchilov & Hutter 2019: weight decay decoupled from the gradient step), LAMB (You et
+//! al. 2020: AdamW's step rescaled per tensor by a trust ratio, for large-batch pre-training),
+//! the linear warm-up / linear decay schedule, and clipping by global gradient norm. Formulas
+//! follow torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ so one step matches PyTorch.
 
 use crate::kernels::{par_chunks_mut, par_for, SharedMut};
 use crate::model::Encoder;
@@ -13,6 +14,8 @@ pub struct AdamW {
     pub beta2: f32,
     pub eps: f32,
     pub weight_decay: f32,
+    /// LAMB: scale each tensor's step by its trust ratio ||w|| / ||update||.
+    pub lamb: bool,
 }
 
 /// Learning-rate factor for optimizer step `s` (0-based; steps already taken), as Hugging Face's
@@ -65,6 +68,9 @@ impl AdamW {
     /// parameters get no weight decay.
     #[allow(clippy::too_many_arguments)]
     pub fn update(&self, w: &mut Encoder, g: &mut Encoder, m: &mut Encoder, v: &mut Encoder, t: u64, lr: f32, gscale: f64) {
+        if self.lamb {
+            return self.update_lamb(w, g, m, v, t, lr, gscale);
+        }
         let bc1 = 1.0 - (self.beta1 as f64).powi(t as i32);
         let bc2 = 1.0 - (self.beta2 as f64).powi(t as i32);
         let step_size = (lr as f64 / bc1) as f32;
@@ -88,6 +94,61 @@ impl AdamW {
                     v[i] = v[i] * b2 + (1.0 - b2) * gi * gi;
                     let denom = v[i].sqrt() / bc2_sqrt + eps;
                     p[i] -= step_size * (m[i] / denom);
+                }
+            });
+        }
+    }
+}
+
+impl AdamW {
+    /// LAMB (You et al. 2020, Algorithm 2), per tensor: Adam's bias-corrected moments, the
+    /// update r = m^ / (sqrt(v^) + eps) + wd * w, then w -= lr * (||w|| / ||r||) * r. Tensors
+    /// without weight decay (biases, LayerNorm) keep a trust ratio of 1, as the LAMB of
+    /// BERT / ALBERT pre-training excludes them from layer adaptation; so does a zero norm.
+    /// Two passes: the first writes r into the gradient buffer and sums both norms per fixed
+    /// chunk (same order on every thread count), the second applies it and zeroes the gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn update_lamb(&self, w: &mut Encoder, g: &mut Encoder, m: &mut Encoder, v: &mut Encoder, t: u64, lr: f32, gscale: f64) {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        let bc1 = (1.0 - (self.beta1 as f64).powi(t as i32)) as f32;
+        let bc2 = (1.0 - (self.beta2 as f64).powi(t as i32)) as f32;
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        for (((pi, p), (_, gt)), ((_, mt), (_, vt))) in
+            params_mut(w).into_iter().zip(params_mut(g)).zip(params_mut(m).into_iter().zip(params_mut(v)))
+        {
+            let wd = if pi.decay { self.weight_decay } else { 0.0 };
+            let n = p.len();
+            let chunks = n.div_ceil(CHUNK);
+            let sums: Vec<[AtomicU64; 2]> = (0..chunks).map(|_| Default::default()).collect();
+            let ptrs = [p.as_mut_ptr(), gt.as_mut_ptr(), mt.as_mut_ptr(), vt.as_mut_ptr()].map(SharedMut);
+            par_for(chunks, |c| {
+                let (s, len) = (c * CHUNK, CHUNK.min(n - c * CHUNK));
+                // SAFETY: chunks are disjoint and the four tensors have the same length.
+                let [p, g, m, v] = ptrs.each_ref().map(|q| unsafe { q.slice(s, len) });
+                let (mut ww, mut rr) = (0f64, 0f64);
+                for i in 0..len {
+                    let gi = if gscale == 1.0 { g[i] } else { (g[i] as f64 * gscale) as f32 };
+                    m[i] += (gi - m[i]) * (1.0 - b1);
+                    v[i] = v[i] * b2 + (1.0 - b2) * gi * gi;
+                    let r = (m[i] / bc1) / ((v[i] / bc2).sqrt() + eps) + wd * p[i];
+                    g[i] = r;
+                    ww += p[i] as f64 * p[i] as f64;
+                    rr += r as f64 * r as f64;
+                }
+                sums[c][0].store(ww.to_bits(), Relaxed);
+                sums[c][1].store(rr.to_bits(), Relaxed);
+            });
+            let total = |k: usize| sums.iter().map(|s| f64::from_bits(s[k].load(Relaxed))).sum::<f64>().sqrt();
+            let (wn, rn) = (total(0), total(1));
+            let ratio = if pi.decay && wn > 0.0 && rn > 0.0 { (wn / rn) as f32 } else { 1.0 };
+            let step = lr * ratio;
+            par_for(chunks, |c| {
+                let (s, len) = (c * CHUNK, CHUNK.min(n - c * CHUNK));
+                // SAFETY: as above.
+                let [p, g] = [&ptrs[0], &ptrs[1]].map(|q| unsafe { q.slice(s, len) });
+                for i in 0..len {
+                    p[i] -= step * g[i];
+                    g[i] = 0.0;
                 }
             });
         }
