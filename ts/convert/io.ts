@@ -2,10 +2,12 @@
 // than a Node Buffer may be, so readers take positional reads from a file descriptor (or a
 // window of one: a tar member, a zip entry) and writers stream chunks into a temporary file
 // that is renamed into place only when complete.
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { BiomegError } from '../errors.js';
+import type { ByteSink } from '../report.js';
+
+export { type ByteSink, writeFileStreaming } from '../report.js';
 
 /** Random access to bytes; `name` is what errors cite. */
 export interface ByteSource {
@@ -79,12 +81,6 @@ export function withFileSource<T>(file: string, fn: (src: ByteSource) => T): T {
   }
 }
 
-/** Where writers put their bytes, in order. */
-export interface ByteSink {
-  readonly position: number;
-  write(chunk: Uint8Array): void;
-}
-
 /** Collects chunks by reference (writers never reuse a chunk they passed). */
 export class MemorySink implements ByteSink {
   private chunks: Uint8Array[] = [];
@@ -101,39 +97,6 @@ export class MemorySink implements ByteSink {
       o += c.length;
     }
     return out;
-  }
-}
-
-/** Stream into `file` atomically: `fill` writes to a temporary file in the same folder, which
- *  replaces `file` only when `fill` returns; on any error it is removed. */
-export function writeFileStreaming(file: string, fill: (sink: ByteSink) => void): void {
-  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  let fd: number | null = null;
-  try {
-    fd = openSync(tmp, 'w');
-    const h = fd;
-    const sink = {
-      position: 0,
-      write(chunk: Uint8Array) {
-        let done = 0;
-        while (done < chunk.length) done += writeSync(h, chunk, done, chunk.length - done);
-        this.position += chunk.length;
-      },
-    };
-    fill(sink);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== null) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
-    if (e instanceof BiomegError) throw e;
-    throw new BiomegError('BIOMEG_IO', `${file}: cannot write (${(e as Error).message})`);
   }
 }
 

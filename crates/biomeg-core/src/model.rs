@@ -246,7 +246,8 @@ impl Head {
     pub fn initialised(hc: &HeadConfig, hidden: usize, std: f32, seed: u64) -> Head {
         let mut head = Head::skeleton(hc, hidden);
         let mut rng = Rng::new(seed);
-        for (info, t) in head_params_mut(&mut head) {
+        // Only shapes and init kinds are read here, so the pooler's name does not matter.
+        for (info, t) in head_params_mut(&mut head, "pooler") {
             *t = info.init_values(std, &mut rng);
         }
         head

@@ -87,6 +87,15 @@ fn layer_names(cfg: &ModelConfig, k: usize) -> [String; 6] {
     names.map(|n| format!("{prefix}.{n}"))
 }
 
+/// The pooler's module name: ALBERT's is one Linear named `pooler`, BERT's `pooler.dense`.
+pub fn pooler_name(cfg: &ModelConfig) -> &'static str {
+    if cfg.is_albert() {
+        "pooler"
+    } else {
+        "pooler.dense"
+    }
+}
+
 /// Writes the visitors for shared and for mutable references from one body.
 macro_rules! visitors {
     ($params:ident, $head_params:ident, $push_linear:ident, $push_ln:ident, $($m:tt)*) => {
@@ -119,24 +128,18 @@ macro_rules! visitors {
                 $push_ln(&mut out, "encoder.ln", ln, h);
             }
             if let Some(hd) = head {
-                // ALBERT's pooler is one Linear named `pooler` (BERT's is `pooler.dense`).
-                let albert = cfg.is_albert();
-                out.extend($head_params(hd).into_iter().map(|(mut info, t)| {
-                    if albert {
-                        info.name = info.name.replace("pooler.dense.", "pooler.");
-                    }
-                    (info, t)
-                }));
+                out.extend($head_params(hd, pooler_name(cfg)));
             }
             out
         }
 
-        /// The task head's tensors alone, in the same order as at the end of the encoder's list.
-        pub fn $head_params(hd: & $($m)* Head) -> Vec<(ParamInfo, & $($m)* Vec<f32>)> {
+        /// The task head's tensors alone, in the same order as at the end of the encoder's list;
+        /// `pooler` names a pooled head's pooler (`pooler_name`).
+        pub fn $head_params<'a>(hd: &'a $($m)* Head, pooler: &str) -> Vec<(ParamInfo, &'a $($m)* Vec<f32>)> {
             let (first, second) = head_names(hd.task);
             let lins: Vec<(String, & $($m)* Linear)> = match & $($m)* hd.kind {
                 HeadKind::Single(l) => vec![(first.to_string(), l)],
-                HeadKind::Pooled { pooler, classifier } => vec![("pooler.dense".to_string(), pooler), (first.to_string(), classifier)],
+                HeadKind::Pooled { pooler: p, classifier } => vec![(pooler.to_string(), p), (first.to_string(), classifier)],
                 HeadKind::Double { dense, out, .. } => vec![(format!("{first}.dense"), dense), (format!("{first}.{second}"), out)],
             };
             let mut v = Vec::new();
