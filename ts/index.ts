@@ -11,6 +11,13 @@ export type {
   AnswerOptions,
   ModelFiles,
 } from './model.js';
+export {
+  estimateParams,
+  checkSafetensors,
+  WASM32_MAX_PARAM_BYTES,
+  type DownloadProgress,
+  type FromUrlOptions,
+} from './core/fetch-model.js';
 export { planWindows, bestWindowFor, type Window } from './windows.js';
 export { loadBackend, nativeAvailable, wasmAvailable, type Backend, type BackendChoice, type BackendName } from './backend.js';
 export { BiomegError } from './errors.js';

@@ -1,13 +1,14 @@
 // The model API, identical on the native and wasm backends: load a checkpoint directory (or
 // bytes), encode texts to hidden states, and the task pipelines (NER, sentence classification,
 // extractive QA). Long inputs are split into overlapping windows, never truncated.
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadBackend, type Backend, type BackendChoice, type BackendName } from './backend.js';
+import { loadBackend, type Backend, type BackendChoice, type BackendName } from './core/backend.js';
+import { existsSync, readFileSync } from './core/fs.js';
+import { host } from './core/host.js';
+import path from './core/path.js';
+import { checkFitsWasm32, fetchModelParts, type FromUrlOptions } from './core/fetch-model.js';
 import type { ModelHandle } from './binding.js';
 import { BiomegError } from './errors.js';
-import { findMegatronCheckpoint, megatronModelParts } from './convert/index.js';
-import { type Tokenizer, loadTokenizer } from './text/index.js';
+import { type Tokenizer, loadTokenizer, tokenizerFromData, type TokenizerData } from './text/tokenizer.js';
 import type { LogitSource } from './tasks/batch.js';
 import type { InferenceOptions } from './tasks/index.js';
 import { answerSpans } from './tasks/qa.js';
@@ -107,6 +108,7 @@ export interface ModelFiles {
   vocab?: string;
 }
 
+/** The files of a model directory (Node: needs the file system). */
 export function modelFiles(dir: string): ModelFiles {
   const config = path.join(dir, 'config.json');
   const weights = path.join(dir, 'model.safetensors');
@@ -149,9 +151,12 @@ export class BiomegModel {
   /** Load config.json + model.safetensors (+ tokenizer.json, vocab.txt or spiece.model) from a directory, or a
    *  Megatron-LM / NeMo checkpoint (docs/megatron.md). */
   static async load(dir: string, opts: LoadOptions = {}): Promise<BiomegModel> {
+    // In a browser a model directory is a URL.
+    if (!host().fs) return BiomegModel.fromUrl(dir, opts);
     // A Megatron-LM / NeMo checkpoint (.pt, .nemo or a folder holding one) is converted in memory.
-    if (findMegatronCheckpoint(dir)) {
-      const parts = megatronModelParts(dir);
+    const megatron = host().megatron;
+    if (megatron?.find(dir)) {
+      const parts = megatron.parts(dir);
       return BiomegModel.fromBytes(parts, { ...opts, lowercase: opts.lowercase ?? parts.lowercase });
     }
     const files = modelFiles(dir);
@@ -167,13 +172,28 @@ export class BiomegModel {
 
   /** Load from bytes (browsers, bundles): the same model as `load` on any backend. */
   static async fromBytes(
-    parts: { config: string; weights: Uint8Array; vocab?: string; vocabName?: string },
+    parts: { config: string; weights: Uint8Array; vocab?: string; vocabName?: string; tokenizer?: TokenizerData; source?: string },
     opts: LoadOptions = {},
   ): Promise<BiomegModel> {
     const be = await loadBackend(opts.backend);
-    const raw = be.call((api) => api.Model.fromBytes(parts.config, 'config.json', parts.weights, 'model.safetensors'));
-    const tok = parts.vocab ? await loadTokenizer(parts.vocab, { backend: be.name, lowercase: opts.lowercase }) : null;
-    return BiomegModel.assemble(be, raw, tok, 'bytes', parts.vocabName);
+    const src = parts.source ? `${parts.source.replace(/\/$/, '')}/` : '';
+    if (be.name === 'wasm') checkFitsWasm32(parseConfig(parts.config, `${src}config.json`), `${src}config.json`);
+    const raw = be.call((api) => api.Model.fromBytes(parts.config, `${src}config.json`, parts.weights, `${src}model.safetensors`));
+    const tok = parts.tokenizer
+      ? await tokenizerFromData(parts.tokenizer, { backend: be.name, lowercase: opts.lowercase })
+      : parts.vocab
+        ? await loadTokenizer(parts.vocab, { backend: be.name, lowercase: opts.lowercase })
+        : null;
+    return BiomegModel.assemble(be, raw, tok, parts.source ?? 'bytes', parts.tokenizer?.name ?? parts.vocabName);
+  }
+
+  /** Load a model directory served over HTTP (config.json, model.safetensors and tokenizer.json
+   *  or vocab.txt under `baseUrl`), with download progress and, in a browser, the Cache API so a
+   *  second load does not download again (ts/core/fetch-model.ts). */
+  static async fromUrl(baseUrl: string | URL, opts: LoadOptions & FromUrlOptions = {}): Promise<BiomegModel> {
+    const be = await loadBackend(opts.backend);
+    const parts = await fetchModelParts(baseUrl, { ...opts, backend: be.name });
+    return BiomegModel.fromBytes(parts, { ...opts, backend: be.name });
   }
 
   /** A randomly initialised model from a preset name (bert-base, biomegatron-345m, ...) or config. */
@@ -275,6 +295,15 @@ export class BiomegModel {
   async answer(question: string, context: string, opts: AnswerOptions = {}): Promise<Answer[]> {
     this.requireHead('qa');
     return answerSpans(this.outputs(true), this.requireTokenizer(), question, context, { ...opts, ...this.windowing(opts) });
+  }
+}
+
+/** config.json text as an object, or BIOMEG_BAD_CONFIG naming the file. */
+function parseConfig(text: string, source: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new BiomegError('BIOMEG_BAD_CONFIG', `${source}: not valid JSON (${(e as Error).message})`);
   }
 }
 

@@ -1,5 +1,5 @@
 // Runtime facts and low-level kernels through either backend: what `biomeg info` prints.
-import { loadBackend, nativeAvailable, wasmAvailable, type BackendChoice } from './backend.js';
+import { loadBackend, nativeAvailable, wasmAvailable, type BackendChoice } from './core/backend.js';
 
 export interface RuntimeInfoJson {
   backends: { native: boolean; wasm: boolean; cuda: boolean };

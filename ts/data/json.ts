@@ -1,6 +1,6 @@
 // A small JSON parser that remembers the line where every object and array starts, so that
 // errors about a missing field can name file and line (JSON.parse cannot).
-import { readFileSync } from 'node:fs';
+import { readFileSync } from '../core/fs.js';
 import { BiomegError, badData } from './errors.js';
 
 export interface LocatedJson {

@@ -1,7 +1,6 @@
 // Streaming line reader: reads a file in fixed-size chunks (bounded memory) and hands out
 // one line at a time, synchronously, so two files can be read in lockstep cheaply.
-import { closeSync, openSync, readSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
+import { closeSync, openSync, readSync } from '../core/fs.js';
 import { BiomegError } from './errors.js';
 
 const CHUNK = 1 << 22;
@@ -11,8 +10,8 @@ export class LineReader {
   /** 1-based number of the line last returned by next(). */
   lineNo = 0;
   private fd: number;
-  private buf = Buffer.allocUnsafe(CHUNK);
-  private decoder = new StringDecoder('utf8');
+  private buf = new Uint8Array(CHUNK);
+  private decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   private lines: string[] = [];
   private pos = 0;
   private rest = '';
@@ -46,7 +45,7 @@ export class LineReader {
 
   private fill(): void {
     const n = readSync(this.fd, this.buf, 0, CHUNK, null);
-    let text = this.rest + (n === 0 ? this.decoder.end() : this.decoder.write(this.buf.subarray(0, n)));
+    let text = this.rest + this.decoder.decode(this.buf.subarray(0, n), { stream: n > 0 });
     if (this.first && text.charCodeAt(0) === 0xfeff) text = text.slice(1); // UTF-8 BOM
     this.first = false;
     if (n === 0) {

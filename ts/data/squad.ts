@@ -1,7 +1,7 @@
 // SQuAD v1.1 and v2.0 JSON (also BioBERT's BioASQ snippet files, which use the v1.1 layout).
 // v2.0 adds unanswerable questions: `is_impossible: true`, empty `answers` and
 // `plausible_answers` (a span that looks like an answer but is not one).
-import { readFileSync } from 'node:fs';
+import { readFileSync } from '../core/fs.js';
 import { badData } from './errors.js';
 import { field, isArray, isNumber, isObject, isString, readJsonFile, type LocatedJson } from './json.js';
 

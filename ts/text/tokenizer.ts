@@ -1,10 +1,11 @@
 // Tokenizers over the Rust text module (crates/biomeg-text) on either backend (vocab.txt with a
 // cased/uncased basic tokenizer, a SentencePiece spiece.model, or tokenizer.json), the sub-token
 // break-out analysis and word-label -> sub-token-label alignment. ts/text/index.ts re-exports this module.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, readFileSync, statSync } from '../core/fs.js';
+import { host } from '../core/host.js';
+import path from '../core/path.js';
 import { BiomegError } from '../errors.js';
-import { loadBackend, type Backend, type BackendChoice, type BackendName } from '../backend.js';
+import { loadBackend, type Backend, type BackendChoice, type BackendName } from '../core/backend.js';
 import type { TokenizerHandle } from '../binding.js';
 import { readConll } from '../data/conll.js';
 import type { LabelScheme } from '../eval/decode.js';
@@ -237,7 +238,7 @@ function spieceHandle(b: Backend, file: string): TokenizerHandle {
  *  is not an existing path). */
 export async function loadTokenizer(pathOrText: string, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
   const b = await loadBackend(opts.backend);
-  if (pathOrText.includes('\n') && !existsSync(pathOrText)) {
+  if (pathOrText.includes('\n') && (!host().fs || !existsSync(pathOrText))) {
     const handle = b.call((api) => api.Tokenizer.fromVocab(pathOrText, opts.lowercase ?? null, opts.name ?? '<vocab text>'));
     return new Tokenizer(b, handle, opts.name ?? 'vocab', '<vocab text>');
   }
@@ -249,6 +250,38 @@ export async function loadTokenizer(pathOrText: string, opts: LoadTokenizerOptio
         ? b.call((api) => api.Tokenizer.fromTokenizerJson(readFileSync(v.file, 'utf8'), v.file))
         : b.call((api) => api.Tokenizer.fromVocab(readFileSync(v.file, 'utf8'), opts.lowercase ?? v.lowercase ?? null, v.file));
   return new Tokenizer(b, handle, opts.name ?? v.name, v.file);
+}
+
+/** A vocabulary given as data rather than a path (browsers, downloads): the text of a vocab.txt
+ *  or tokenizer.json, or the bytes of a spiece.model (with its tokenizer_config.json text). */
+export interface TokenizerData {
+  kind: 'vocab.txt' | 'tokenizer.json' | 'spiece.model';
+  data: string | Uint8Array;
+  /** Names the vocabulary in errors and reports (a URL or file name). */
+  name?: string;
+  /** tokenizer_config.json text (spiece.model only). */
+  config?: string;
+}
+
+/** A tokenizer from vocabulary data (the browser's counterpart of `loadTokenizer(path)`). */
+export async function tokenizerFromData(v: TokenizerData, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
+  const b = await loadBackend(opts.backend);
+  const source = v.name ?? v.kind;
+  const text = () => (typeof v.data === 'string' ? v.data : new TextDecoder().decode(v.data));
+  const handle =
+    v.kind === 'spiece.model'
+      ? b.call((api) =>
+          api.Tokenizer.fromSpiece(
+            typeof v.data === 'string' ? new TextEncoder().encode(v.data) : v.data,
+            source,
+            v.config ?? null,
+            'tokenizer_config.json',
+          ),
+        )
+      : v.kind === 'tokenizer.json'
+        ? b.call((api) => api.Tokenizer.fromTokenizerJson(text(), source))
+        : b.call((api) => api.Tokenizer.fromVocab(text(), opts.lowercase ?? null, source));
+  return new Tokenizer(b, handle, opts.name ?? v.kind, source);
 }
 
 /** Read a CoNLL `token<TAB>label` file (errors name the file and line) into one flat batch. */
