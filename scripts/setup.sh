@@ -43,6 +43,15 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm install --no-audit --no-fund --loglevel=error
 fi
 
+# Headless Chromium for the browser tests (test/browser.test.mjs, driven by playwright-core from
+# npm): Debian's package, so no browser is downloaded. Without it those tests skip (fail under CI).
+if [ -z "${BIOMEG_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  log "installing chromium (browser tests)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+    log "warning: could not install chromium (the browser tests will skip; fail under CI)"
+fi
+
 # Rebuild a target only when a source is newer than its output.
 newer() { [ ! -e "$1" ] || [ -n "$(find "${@:2}" -newer "$1" -type f -print -quit 2>/dev/null)" ]; }
 RUST_SRC=(crates Cargo.toml Cargo.lock)
