@@ -16,4 +16,7 @@ else
 fi
 # No wasm-opt pass: Debian's binaryen 108 writes a module whose externref table init fails at
 # load time (and exits 0), while rustc's own -O3 output is what the bench measures.
+# wasm-pack writes pkg/.gitignore ('*'), which npm pack obeys: the package would ship without its
+# wasm build (test/pack.test.mjs). The repository's .gitignore already ignores pkg/.
+rm -f bindings/wasm/pkg/.gitignore
 test -f bindings/wasm/pkg/biomeg_wasm_bg.wasm
