@@ -31,7 +31,8 @@ export interface FromUrlOptions {
  *  the safetensors bytes copied in and the tensors made from them, plus activations. */
 export const WASM32_MAX_PARAM_BYTES = 2 * 1024 ** 3;
 
-/** Parameters of a BERT-style encoder from its config.json (embeddings, layers, pooler). */
+/** Parameters of a BERT-style encoder from its config.json: embeddings (with their LayerNorm)
+ *  and layers; a pooler or task head adds a little (this is a lower bound). */
 export function estimateParams(c: Record<string, unknown>): number {
   const n = (k: string, d = 0) => (typeof c[k] === 'number' ? (c[k] as number) : d);
   const h = n('hidden_size');
@@ -40,7 +41,7 @@ export function estimateParams(c: Record<string, unknown>): number {
   const emb = (n('vocab_size') + n('max_position_embeddings') + n('type_vocab_size', 2)) * e + (e !== h ? e * h : 0);
   // ALBERT shares layers across groups: only the distinct groups hold weights.
   const layers = c.model_type === 'albert' ? n('num_hidden_groups', 1) : n('num_hidden_layers');
-  return emb + layers * (4 * h * h + 2 * h * inter + 9 * h + inter) + h * h + h;
+  return emb + 2 * e + layers * (4 * h * h + 2 * h * inter + 9 * h + inter);
 }
 
 /** Throw BIOMEG_TOO_BIG when a config's parameters cannot be loaded into wasm32 memory. */
