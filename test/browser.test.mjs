@@ -97,6 +97,10 @@ function makeBadModels() {
     max_position_embeddings: 512,
   });
   writeFileSync(path.join(dir, 'huge', 'config.json'), JSON.stringify(cfg));
+  // Not bad, just a learned vocabulary whose meta.json says cased (detection would say uncased).
+  mkdirSync(path.join(dir, 'learned-cased'));
+  writeFileSync(path.join(dir, 'learned-cased', 'vocab.txt'), good('vocab.txt'));
+  writeFileSync(path.join(dir, 'learned-cased', 'meta.json'), JSON.stringify({ lowercase: false, file: 'vocab.txt' }));
   return dir;
 }
 
@@ -124,7 +128,8 @@ const ctx = {};
 
 test.before(async () => {
   if (browserMissing()) return;
-  const mounts = { '/bad': makeBadModels() };
+  ctx.badDir = makeBadModels();
+  const mounts = { '/bad': ctx.badDir };
   if (VOCABS && existsSync(VOCABS)) mounts['/vocab'] = VOCABS;
   ctx.site = await startStaticServer({ root: path.resolve('.'), mounts });
   ctx.lying = await startLyingServer();
@@ -251,6 +256,17 @@ test.serial('the break-out view equals `biomeg vocab show` (the model vocabulary
     'some words break into many pieces',
   );
   await ctx.page.locator('#breakout-panel').screenshot({ path: path.join(SHOTS, '4-breakout-model-vocab.png') });
+});
+
+test.serial("the break-out view reads a learned vocabulary's casing from meta.json, as `biomeg vocab show` does", async (t) => {
+  if (!browserOrSkip(t)) return;
+  const r = await breakoutInPage(ctx.page, '/bad/learned-cased/', BREAKOUT_TEXT);
+  t.is(r.error, null);
+  const want = vocabShow(path.join(ctx.badDir, 'learned-cased'), BREAKOUT_TEXT.split(/\s+/));
+  t.false(want.lowercase);
+  t.is(r.breakout.lowercase, false);
+  t.is(r.breakout.vocab, 'learned-cased');
+  t.deepEqual(r.breakout.examples, want.examples);
 });
 
 test.serial('the break-out view equals `biomeg vocab show` (bert-base-cased, scibert)', async (t) => {

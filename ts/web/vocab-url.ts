@@ -24,7 +24,22 @@ export async function fetchVocabulary(
     if (!res.ok) throw new BiomegError('BIOMEG_DOWNLOAD', `${c.href}: HTTP ${res.status} ${res.statusText}`.trim());
     const kind = c.pathname.endsWith('.json') ? 'tokenizer.json' : 'vocab.txt';
     const name = opts.name ?? c.pathname.split('/').filter(Boolean).slice(-2, -1)[0] ?? kind;
-    return tokenizerFromData({ kind, data: await res.text(), name: c.href }, { lowercase: opts.lowercase, name });
+    const data = await res.text();
+    const lowercase = opts.lowercase ?? (await learnedCasing(f, new URL('meta.json', c), kind));
+    return tokenizerFromData({ kind, data, name: c.href }, { lowercase, name });
   }
   throw new BiomegError('BIOMEG_DOWNLOAD', `${u.href}: neither tokenizer.json nor vocab.txt found there`);
+}
+
+/** The casing a learned vocabulary's meta.json records (`biomeg vocab train`), as
+ *  loadTokenizer(path) reads it in Node; undefined when there is none (then it is detected). */
+async function learnedCasing(f: typeof fetch, url: URL, file: string): Promise<boolean | undefined> {
+  try {
+    const res = await f(url.href);
+    if (!res.ok) return undefined;
+    const m = (await res.json()) as { lowercase?: unknown; file?: unknown };
+    return typeof m.lowercase === 'boolean' && m.file === file ? m.lowercase : undefined;
+  } catch {
+    return undefined;
+  }
 }
