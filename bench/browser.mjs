@@ -15,7 +15,7 @@
 // are skipped with a message. ORT runs single-threaded, as biomeg's wasm build does (the page is
 // not cross-origin isolated, so neither could use wasm threads).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -219,7 +219,7 @@ async function browserBench(ortSkip, minilmIds) {
           };
           const bert = await ort.InferenceSession.create('/.cache/onnx/bert-base.onnx', { executionProviders: ['wasm'] });
           const f = feeds(ids, 8, 128);
-          const res = { simd: ort.env.wasm.simd, bert: await time(bertRuns, () => bert.run(f)) };
+          const res = { bert: await time(bertRuns, () => bert.run(f)) };
           await bert.release();
           if (minilmIds) {
             const m = await ort.InferenceSession.create('/.cache/onnx/minilm.onnx', { executionProviders: ['wasm'] });
@@ -230,7 +230,8 @@ async function browserBench(ortSkip, minilmIds) {
         },
         { ids, bertRuns: BERT_RUNS, runs: RUNS, minilmIds },
       );
-      console.log(`(onnxruntime-web ${o['ort-version']}: wasm backend, simd ${r.simd}, numThreads 1)`);
+      const builds = readdirSync(ORT_DIR).filter((f) => f.endsWith('.wasm'));
+      console.log(`(onnxruntime-web ${o['ort-version']}: wasm backend, numThreads 1; it ships only SIMD builds: ${builds.join(', ')})`);
       record({ where: 'chromium', engine: 'onnxruntime-web', what: 'bert-base forward 8x128', runsMs: r.bert });
       if (r.minilm) record({ where: 'chromium', engine: 'onnxruntime-web', what: 'MiniLM one sentence (forward)', runsMs: r.minilm });
     }

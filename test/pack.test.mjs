@@ -186,6 +186,29 @@ window.result = BiomegModel.fromUrl('./model/').then((m) => m.ner([${JSON.string
     path.join(site, 'index.html'),
     '<!doctype html><meta charset="utf-8"><script type="module" src="app.js"></script><p>bundle test</p>',
   );
+  // A second app names the .wasm itself (setWasmSource): nothing lies next to its bundle.
+  mkdirSync(path.join(site, 'elsewhere'));
+  mkdirSync(path.join(site, 'assets'));
+  copyFileSync(path.join(site, 'biomeg_wasm_bg.wasm'), path.join(site, 'assets', 'engine.wasm'));
+  writeFileSync(
+    path.join(ctx.app, 'main2.js'),
+    `import { BiomegModel, setWasmSource } from 'biomeg';
+setWasmSource('/assets/engine.wasm');
+window.result = BiomegModel.fromUrl('/model/').then((m) => m.ner([${JSON.stringify(TEXT)}])).then(([e]) => ({ entities: e }), (e) => ({ error: e.message }));
+`,
+  );
+  await build({
+    entryPoints: [path.join(ctx.app, 'main2.js')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    outfile: path.join(site, 'elsewhere', 'app.js'),
+    logLevel: 'silent',
+  });
+  writeFileSync(
+    path.join(site, 'elsewhere', 'index.html'),
+    '<!doctype html><meta charset="utf-8"><script type="module" src="app.js"></script>',
+  );
   if (!needOrSkip(t, browserMissing() === null, browserMissing() ?? '')) return;
   const server = await startStaticServer({ root: site });
   const browser = await launchChromium();
@@ -201,6 +224,11 @@ window.result = BiomegModel.fromUrl('./model/').then((m) => m.ner([${JSON.string
       want.map((e) => [e.label, e.start, e.end, e.text]),
     );
     await page.screenshot({ path: path.join(SHOTS, 'pack-bundle.png') });
+    const page2 = await newPage(browser);
+    await page2.goto(`${server.url}/elsewhere/`);
+    const r2 = await page2.evaluate(() => window.result);
+    t.is(r2.error, undefined);
+    t.deepEqual(r2.entities, r.entities, 'the same results with the .wasm named by setWasmSource');
   } finally {
     await browser.close();
     server.server.close();
