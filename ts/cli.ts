@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   data: { summary: 'datasets: fetch, stats', load: () => import('./commands/data.js') },
   vocab: { summary: 'vocabularies: breakout, show, train', load: () => import('./commands/vocab.js') },
   train: { summary: 'fine-tune: ner | re | qa with presets, seeds, resume', load: () => import('./commands/train.js') },
+  quantize: { summary: 'int8 quantization of a model folder (per-channel weights)', load: () => import('./commands/quantize.js') },
   convert: { summary: 'Megatron-LM / NeMo checkpoints <-> Hugging Face folders', load: () => import('./commands/convert.js') },
 };
 
