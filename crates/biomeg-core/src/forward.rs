@@ -157,6 +157,12 @@ impl Scratch {
     }
 }
 
+/// BIOMEG_UNFUSED set (native only): inference runs the separate bias / residual / LN passes.
+fn unfused() -> bool {
+    static U: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *U.get_or_init(|| !cfg!(target_arch = "wasm32") && std::env::var_os("BIOMEG_UNFUSED").is_some())
+}
+
 /// LayerNorm of `x`: in place, or through the kernel that keeps what backward reads.
 fn norm(x: &mut Vec<f32>, ln: &LayerNorm, eps: f32, keep: bool) -> Option<LnCache> {
     let _p = scope(Op::LayerNorm);
@@ -244,7 +250,8 @@ impl Encoder {
         let mut scratch = Scratch { recycle: !keep, free: Vec::new() };
         // Inference fuses each Linear's bias into one parallel pass with what follows it
         // (kernels/fused.rs); training keeps the separate steps that backward mirrors.
-        let fuse = !keep;
+        // BIOMEG_UNFUSED=1 runs inference unfused (for before/after measurements).
+        let fuse = !keep && !unfused();
         // ALBERT runs its shared layers several times; caches and dropout sites are per application.
         for (li, k) in cfg.schedule().into_iter().enumerate() {
             let l = &self.layers[k];

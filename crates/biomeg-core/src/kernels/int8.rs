@@ -134,6 +134,9 @@ pub struct PackedI8 {
     pub n: usize,
     pub k: usize,
     data: Vec<i8>,
+    /// simd128 only: the packed values widened to i16 (what `i32x4.dot_i16x8` reads), in place
+    /// of `data`, so the kernel does no widening per step.
+    wide: Vec<i16>,
     /// Per output channel.
     pub scale: Vec<f32>,
     colsum: Vec<i32>,
@@ -162,7 +165,11 @@ impl PackedI8 {
             }
         }
         let colsum = (0..n).map(|j| q[j * k..(j + 1) * k].iter().map(|&v| v as i32).sum()).collect();
-        PackedI8 { isa, n, k, data, scale, colsum }
+        if isa == QIsa::Simd128 {
+            let wide = data.iter().map(|&v| v as i16).collect();
+            return PackedI8 { isa, n, k, data: Vec::new(), wide, scale, colsum };
+        }
+        PackedI8 { isa, n, k, data, scale, colsum, wide: Vec::new() }
     }
 
     /// The quantized values back as row-major [n, k] (tests, and checking a round trip).
@@ -170,9 +177,9 @@ impl PackedI8 {
         let (nr, kg, kp) = (self.isa.nr(), self.isa.kg(), padded_k(self.k));
         let mut q = vec![0i8; self.n * self.k];
         for j in 0..self.n {
-            let panel = &self.data[(j / nr) * nr * kp..];
             for kk in 0..self.k {
-                q[j * self.k + kk] = panel[(kk / kg) * nr * kg + (j % nr) * kg + kk % kg];
+                let at = (j / nr) * nr * kp + (kk / kg) * nr * kg + (j % nr) * kg + kk % kg;
+                q[j * self.k + kk] = if self.wide.is_empty() { self.data[at] } else { self.wide[at] as i8 };
             }
         }
         q
@@ -180,7 +187,7 @@ impl PackedI8 {
 
     /// Bytes held (packed values, scales, column sums).
     pub fn bytes(&self) -> usize {
-        self.data.len() + 8 * self.n
+        self.data.len() + 2 * self.wide.len() + 8 * self.n
     }
 }
 
@@ -276,17 +283,27 @@ pub fn gemm_i8_quantized(threads: usize, a: &QuantRows, m: usize, w: &PackedI8, 
     let panels_per_chunk = (B_CHUNK_BYTES / (nr * kp)).clamp(1, panels);
     let (row_blocks, chunks) = (m.div_ceil(rows_per_block), panels.div_ceil(panels_per_chunk));
     let cp = SharedMut(c.as_mut_ptr());
+    // simd128 reads a row's k values as i16 pairs, one u32 per pair (a single load-and-splat).
+    let pairs: Vec<u32> =
+        if isa == QIsa::Simd128 { a.q.chunks_exact(2).map(|p| p[0] as u32 | (p[1] as u32) << 16).collect() } else { Vec::new() };
+    let row_ptr = |i: usize| -> *const u8 {
+        if pairs.is_empty() {
+            a.q[i * kp..].as_ptr()
+        } else {
+            pairs[i * kp / 2..].as_ptr() as *const u8
+        }
+    };
     run_jobs(threads, row_blocks * chunks, |job| {
         let (rb, ch) = (job / chunks, job % chunks);
         let (i0, i1) = (rb * rows_per_block, ((rb + 1) * rows_per_block).min(m));
         let mut tile = [0i32; TILE];
         for p in ch * panels_per_chunk..((ch + 1) * panels_per_chunk).min(panels) {
             let (j0, nr_eff) = (p * nr, nr.min(n - p * nr));
-            let b = &w.data[p * nr * kp..(p + 1) * nr * kp];
+            let b = if w.wide.is_empty() { w.data[p * nr * kp..].as_ptr() } else { w.wide[p * nr * kp..].as_ptr() as *const i8 };
             for i in (i0..i1).step_by(mr) {
                 let mr_eff = mr.min(i1 - i);
                 // Rows past the matrix re-read its last row; their sums are discarded.
-                let rows: [*const u8; MAX_MR] = std::array::from_fn(|r| a.q[(i + r.min(mr_eff - 1)) * kp..].as_ptr());
+                let rows: [*const u8; MAX_MR] = std::array::from_fn(|r| row_ptr(i + r.min(mr_eff - 1)));
                 let ep = Epilogue {
                     // SAFETY: row i, column j0 lies inside C.
                     c: unsafe { cp.slice(i * ldc + j0, 0).as_mut_ptr() },
@@ -300,7 +317,7 @@ pub fn gemm_i8_quantized(threads: usize, a: &QuantRows, m: usize, w: &PackedI8, 
                 let full = mr_eff == mr && nr_eff == nr;
                 // SAFETY: every row pointer has kp readable bytes, b has nr * kp; a full tile's
                 // MR rows x NR columns of C (and of colsum / wscale) belong to this job alone.
-                unsafe { microkernel(isa, kp, &rows, b.as_ptr(), full.then_some(&ep), &mut tile) };
+                unsafe { microkernel(isa, kp, &rows, b, full.then_some(&ep), &mut tile) };
                 if !full {
                     for r in 0..mr_eff {
                         // SAFETY: row i + r, columns j0..j0 + nr_eff of C belong to this job alone.
@@ -552,16 +569,16 @@ mod wasm {
     use super::{Epilogue, MAX_MR, TILE};
     use std::arch::wasm32::*;
 
-    /// 4 x 8, two k per step: weights widened to i16 (`i16x8.extend_*_i8x16`), the two u8
-    /// activations of a row as one splatted i16 pair, `i32x4.dot_i16x8` per four channels.
+    /// 4 x 8, two k per step: weights pre-widened to i16 at packing, each row's two activations
+    /// one u32 (`v128.load32_splat`), `i32x4.dot_i16x8` per four channels.
     pub unsafe fn mk_simd128(groups: usize, rows: &[*const u8; MAX_MR], b: *const i8, ep: Option<&Epilogue>, tile: &mut [i32; TILE]) {
+        let b = b as *const i16;
         let mut acc = [[i32x4_splat(0); 2]; 4];
         for g in 0..groups {
-            let bv = v128_load(b.add(g * 16) as *const v128);
-            let (lo, hi) = (i16x8_extend_low_i8x16(bv), i16x8_extend_high_i8x16(bv));
+            let lo = v128_load(b.add(g * 16) as *const v128);
+            let hi = v128_load(b.add(g * 16 + 8) as *const v128);
             for r in 0..4 {
-                let p = rows[r].add(2 * g);
-                let a = i32x4_splat(*p as i32 | (*p.add(1) as i32) << 16);
+                let a = v128_load32_splat(rows[r].add(4 * g) as *const u32);
                 acc[r][0] = i32x4_add(acc[r][0], i32x4_dot_i16x8(a, lo));
                 acc[r][1] = i32x4_add(acc[r][1], i32x4_dot_i16x8(a, hi));
             }
