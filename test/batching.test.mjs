@@ -41,7 +41,7 @@ test('featureLogits restores the input order and pads far less than input-order 
   const batches = [];
   const out = await featureLogits(echoSource(batches), feats, 'token', 1, 8);
   t.is(out.length, feats.length);
-  feats.forEach((f, i) => t.deepEqual(Array.from(out[i]), Array.from(f.ids), `feature ${i} got another row's outputs`));
+  for (const [i, f] of feats.entries()) t.deepEqual(Array.from(out[i]), Array.from(f.ids), `feature ${i} got another row's outputs`);
   t.is(batches.length, Math.ceil(feats.length / 8));
   const sortedPad = padded(batches);
   // The same features batched in input order, for comparison.
@@ -55,7 +55,7 @@ test('featureLogits restores the input order and pads far less than input-order 
   t.true(sortedPad * 10 < naive, `sorted ${sortedPad} vs input order ${naive}`);
   // Sequence heads: one output row per feature, also in input order.
   const seqOut = await featureLogits(echoSource([], true), feats, 'sequence', 1, 8);
-  feats.forEach((f, i) => t.is(seqOut[i][0], f.ids[0], `sequence feature ${i}`));
+  for (const [i, f] of feats.entries()) t.is(seqOut[i][0], f.ids[0], `sequence feature ${i}`);
 });
 
 for (const backend of BACKENDS) {
@@ -78,7 +78,7 @@ for (const backend of BACKENDS) {
         single[i].map((e) => [e.label, e.start, e.end, e.text]),
         texts[i],
       );
-      together[i].forEach((e, j) => t.true(Math.abs(e.score - single[i][j].score) < 1e-4));
+      for (const [j, e] of together[i].entries()) t.true(Math.abs(e.score - single[i][j].score) < 1e-4);
     }
   });
 }

@@ -162,3 +162,25 @@ test('quantize errors: bad option, already quantized, I8 without scale', async (
     t.true(e.message.includes(victim) && e.message.includes('_scale'), e.message);
   }
 });
+
+test('bench --profile: per-op rows for fp32 and int8 on both backends, attributed times within the forward', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const out = tmp();
+  const args = ['dist/cli.js', 'bench', '--profile', '--presets', 'tiny', '--reps', '2', '--threads', '2', '--json', '--out', out];
+  const r = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  t.deepEqual(r.errors, []);
+  // native at 2 and 1 threads, wasm at 1; fp32 and int8 each
+  t.is(r.rows.length, 6);
+  t.deepEqual([...new Set(r.rows.map((x) => `${x.backend} ${x.threads}`))].sort(), ['native 1', 'native 2', 'wasm 1']);
+  for (const row of r.rows) {
+    const ms = Object.fromEntries(row.ops.map((o) => [o.op, o]));
+    for (const op of ['qkv_gemm', 'attention', 'attn_out_gemm', 'ffn_in_gemm', 'ffn_out_gemm', 'gelu', 'layer_norm']) {
+      t.true(ms[op].ms > 0, `${row.backend} ${row.quantization} ${op}`);
+    }
+    t.is(ms.qkv_gemm.calls, 2, 'tiny has 2 layers: one QKV GEMM each per forward');
+    const attributed = row.ops.filter((o) => !o.inner).reduce((a, o) => a + o.ms, 0);
+    t.true(attributed <= row.forward_ms * 1.05, `${attributed} attributed of ${row.forward_ms}`);
+    if (row.backend === 'wasm') t.is(ms.thread_handoff.ms, 0, 'wasm runs on one thread');
+  }
+  t.true(existsSync(path.join(out, 'profile.md')));
+});

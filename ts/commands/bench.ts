@@ -30,7 +30,8 @@ Options:
   --quick              bert-base only, 1 timed run, fewer GEMM repetitions
   --int8-presets A,B   presets for the int8 vs fp32 rows: both models on the same random
                        weights in one process, forward runs alternating; the speed-up is the
-                       median of the per-pair ratios (default bert-base; 'none' skips them)
+                       median of the per-pair ratios (default: --presets when given, else
+                       bert-base; 'none' skips them)
   --int8-reps N        pairs per int8 row (default 5; --quick 3)
   --profile            only the per-op breakdown of the forward pass (time per forward and
                        share of it per op kind: QKV / attention-output / FFN GEMMs, attention,
@@ -84,7 +85,16 @@ export async function main(argv: string[]): Promise<number> {
     gemmReps: quick ? 3 : 7,
     gemmShapes: values['gemm-shapes'] ? parseShapes(values['gemm-shapes']) : BERT_GEMM_SHAPES,
     encoderReps: Number(values.reps ?? (quick ? 1 : 3)),
-    int8Presets: values['int8-presets'] === 'none' ? [] : (values['int8-presets'] ?? 'bert-base').split(','),
+    // int8 pairs follow --presets when given (bert-base by default; biomegatron-345m twice over
+    // would double the suite's time), 'none' skips them.
+    int8Presets:
+      values['int8-presets'] === 'none'
+        ? []
+        : values['int8-presets']
+          ? values['int8-presets'].split(',')
+          : values.presets
+            ? presets
+            : ['bert-base'],
     int8Reps: Number(values['int8-reps'] ?? (quick ? 3 : 5)),
     batch: 8,
     seq: 128,
