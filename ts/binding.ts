@@ -172,6 +172,10 @@ export interface BindingApi {
   fmaPeak: (threads: number, millis: number) => number;
   /** config.json text of a named preset. */
   presetConfig: (name: string) => string;
+  /** Start (zeroing the counters) or stop per-op time accounting in the forward pass. */
+  setProfiling: (on: boolean) => void;
+  /** Per-op times since profiling started: JSON `{"ops": [{op, ms, calls, inner}]}`. */
+  takeProfile: () => string;
   /** Sub-token labels from word labels; scheme 'all' | 'first'. */
   alignLabels: (wordIds: Uint32Array, labels: Int32Array, scheme: string, ignoreIndex: number) => Int32Array;
   /** Learn a vocabulary; options and result as JSON. */

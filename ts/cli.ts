@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   vocab: { summary: 'vocabularies: breakout, show, train', load: () => import('./commands/vocab.js') },
   train: { summary: 'fine-tune: ner | re | qa with presets, seeds, resume', load: () => import('./commands/train.js') },
   serve: { summary: 'serve the browser demo (examples/web) and bundle over HTTP', load: () => import('./commands/serve.js') },
+  quantize: { summary: 'int8 quantization of a model folder (per-channel weights)', load: () => import('./commands/quantize.js') },
   convert: { summary: 'Megatron-LM / NeMo checkpoints <-> Hugging Face folders', load: () => import('./commands/convert.js') },
 };
 

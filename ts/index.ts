@@ -30,6 +30,8 @@ export {
   type MegatronModel,
   type ExportResult,
 } from './convert/index.js';
+export { featureLogits } from './tasks/batch.js';
+export { quantizeModel, withQuantization, type Quantization, type QuantizeResult } from './quantize.js';
 export { runtimeInfo, setThreads, matmul, type RuntimeInfoJson } from './runtime.js';
 export * from './text/index.js';
 export { TrainSession, type TrainOptions, type NewHeadOptions, type StepResult, type TrainBatch } from './train/index.js';

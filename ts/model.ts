@@ -11,6 +11,7 @@ import { BiomegError } from './errors.js';
 import { type Tokenizer, loadTokenizer, tokenizerFromData, type TokenizerData } from './text/tokenizer.js';
 import type { LogitSource } from './tasks/batch.js';
 import type { InferenceOptions } from './tasks/index.js';
+import { type Quantization, QUANTIZATION_KEY, withQuantization } from './core/quantization.js';
 import { answerSpans } from './tasks/qa.js';
 import { classifyInputs } from './tasks/sequence.js';
 import { encodeTexts, recognize } from './tasks/token.js';
@@ -35,6 +36,9 @@ export interface LoadOptions {
   backend?: BackendChoice;
   /** Force the tokenizer's casing; detected from the vocabulary when omitted. */
   lowercase?: boolean;
+  /** 'int8': quantize the encoder layers' Linears at load (docs/quantization.md). A folder
+   *  written by `biomeg quantize` is int8 without it. */
+  quantize?: Quantization;
 }
 
 export interface WindowOptions {
@@ -144,6 +148,10 @@ export class BiomegModel {
     const m = this.config.id2label ?? {};
     return Array.from({ length: n }, (_, i) => m[String(i)] ?? `LABEL_${i}`);
   }
+  /** 'int8' when the encoder runs int8 GEMMs, else null. */
+  get quantization(): Quantization | null {
+    return this.config[QUANTIZATION_KEY] === 'int8' ? 'int8' : null;
+  }
   get numParams(): number {
     return this.call(() => this.raw.numParams());
   }
@@ -161,13 +169,13 @@ export class BiomegModel {
     }
     const files = modelFiles(dir);
     const be = await loadBackend(opts.backend);
-    const configJson = readFileSync(files.config, 'utf8');
+    const configJson = withQuantization(readFileSync(files.config, 'utf8'), opts.quantize, files.config);
     const raw =
       be.name === 'native'
         ? be.call((api) => api.Model.fromFile(configJson, files.config, files.weights))
         : be.call((api) => api.Model.fromBytes(configJson, files.config, readFileSync(files.weights), files.weights));
     const tok = files.vocab ? await loadTokenizer(files.vocab, { backend: be.name, lowercase: opts.lowercase }) : null;
-    return BiomegModel.assemble(be, raw, tok, dir, files.vocab);
+    return BiomegModel.assemble(be, raw, tok, dir, files.vocab, configJson);
   }
 
   /** Load from bytes (browsers, bundles): the same model as `load` on any backend. */
@@ -178,13 +186,14 @@ export class BiomegModel {
     const be = await loadBackend(opts.backend);
     const src = parts.source ? `${parts.source.replace(/\/$/, '')}/` : '';
     if (be.name === 'wasm') checkFitsWasm32(parseConfig(parts.config, `${src}config.json`), `${src}config.json`);
-    const raw = be.call((api) => api.Model.fromBytes(parts.config, `${src}config.json`, parts.weights, `${src}model.safetensors`));
+    const configJson = withQuantization(parts.config, opts.quantize, `${src}config.json`);
+    const raw = be.call((api) => api.Model.fromBytes(configJson, `${src}config.json`, parts.weights, `${src}model.safetensors`));
     const tok = parts.tokenizer
       ? await tokenizerFromData(parts.tokenizer, { backend: be.name, lowercase: opts.lowercase })
       : parts.vocab
         ? await loadTokenizer(parts.vocab, { backend: be.name, lowercase: opts.lowercase })
         : null;
-    return BiomegModel.assemble(be, raw, tok, parts.source ?? 'bytes', parts.tokenizer?.name ?? parts.vocabName);
+    return BiomegModel.assemble(be, raw, tok, parts.source ?? 'bytes', parts.tokenizer?.name ?? parts.vocabName, configJson);
   }
 
   /** Load a model directory served over HTTP (config.json, model.safetensors and tokenizer.json
@@ -202,14 +211,26 @@ export class BiomegModel {
     opts: LoadOptions & { seed?: number; vocab?: string } = {},
   ): Promise<BiomegModel> {
     const be = await loadBackend(opts.backend);
-    const spec = typeof presetOrConfig === 'string' ? presetOrConfig : JSON.stringify(presetOrConfig);
+    let spec = typeof presetOrConfig === 'string' ? presetOrConfig : JSON.stringify(presetOrConfig);
+    if (opts.quantize) spec = withQuantization(spec.startsWith('{') ? spec : be.call((api) => api.presetConfig(spec)), opts.quantize);
     const raw = be.call((api) => api.Model.random(spec, opts.seed ?? 0));
     const tok = opts.vocab ? await loadTokenizer(opts.vocab, { backend: be.name, lowercase: opts.lowercase }) : null;
-    return BiomegModel.assemble(be, raw, tok, typeof presetOrConfig === 'string' ? presetOrConfig : 'config', opts.vocab);
+    const source = typeof presetOrConfig === 'string' ? presetOrConfig : 'config';
+    return BiomegModel.assemble(be, raw, tok, source, opts.vocab, spec.startsWith('{') ? spec : undefined);
   }
 
-  private static assemble(be: Backend, raw: ModelHandle, tok: Tokenizer | null, source: string, vocabFile?: string): BiomegModel {
+  private static assemble(
+    be: Backend,
+    raw: ModelHandle,
+    tok: Tokenizer | null,
+    source: string,
+    vocabFile?: string,
+    configJson?: string,
+  ): BiomegModel {
     const config = JSON.parse(be.call(() => raw.config())) as ModelConfigJson;
+    // The core's config() omits the quantization key; keep what the loaded config asked for.
+    const q = configJson && (JSON.parse(configJson) as Record<string, unknown>)[QUANTIZATION_KEY];
+    if (q) config[QUANTIZATION_KEY] = q;
     if (tok && tok.vocabSize > config.vocab_size) {
       throw new BiomegError(
         'BIOMEG_VOCAB_MISMATCH',

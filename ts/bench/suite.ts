@@ -37,6 +37,21 @@ export interface EncoderRow {
   peak_rss_mb: number;
   params: number;
 }
+/** fp32 vs int8 forward on the same weights, alternating runs in one process. */
+export interface Int8Row {
+  preset: string;
+  backend: BackendName;
+  threads: number;
+  batch: number;
+  seq: number;
+  runs: number;
+  fp32_ms: number;
+  int8_ms: number;
+  /** Median of the per-pair fp32 / int8 time ratios. */
+  speedup: number;
+  int8_tokens_per_s: number;
+}
+
 export interface BenchReport {
   peak_gflops: number;
   peak_gflops_1t: number;
@@ -55,6 +70,10 @@ export interface SuiteOptions {
   /** GEMM rows [m, k, n] (BERT_GEMM_SHAPES in the default suite). */
   gemmShapes: Array<[number, number, number]>;
   encoderReps: number;
+  /** Presets for the int8 vs fp32 pairs ([] skips them). */
+  int8Presets: string[];
+  /** Runs of each model per int8 pair row. */
+  int8Reps: number;
   batch: number;
   seq: number;
   progress: (msg: string) => void;
@@ -67,6 +86,51 @@ export const BERT_GEMM_SHAPES: Array<[number, number, number]> = [
   [1024, 768, 3072],
   [1024, 3072, 768],
 ];
+
+/** Per-op breakdown of one forward configuration (`biomeg bench --profile`), times per forward. */
+export interface ProfileRow {
+  preset: string;
+  backend: BackendName;
+  threads: number;
+  batch: number;
+  seq: number;
+  runs: number;
+  quantization: 'fp32' | 'int8';
+  forward_ms: number;
+  /** `inner` ops (GEMM packing / activation quantization, thread hand-off) are part of others. */
+  ops: Array<{ op: string; ms: number; calls: number; inner: boolean }>;
+}
+
+/** Profile rows: each preset x backend (native: `threads` and 1) x fp32 / int8. */
+export async function runProfile(o: {
+  threads: number;
+  presets: string[];
+  backends: BackendName[];
+  reps: number;
+  batch: number;
+  seq: number;
+  quantizations: Array<'fp32' | 'int8'>;
+  progress: (msg: string) => void;
+}): Promise<{ rows: ProfileRow[]; errors: string[] }> {
+  const rows: ProfileRow[] = [];
+  const errors: string[] = [];
+  for (const preset of o.presets) {
+    for (const backend of o.backends.filter((b) => (b === 'native' ? nativeAvailable() : wasmAvailable()))) {
+      for (const threads of backend === 'native' ? [...new Set([o.threads, 1])] : [1]) {
+        for (const q of o.quantizations) {
+          o.progress(`profile ${preset} ${q} ${backend} ${threads}t (${o.batch}x${o.seq}, ${o.reps} runs)`);
+          try {
+            const args = ['profile', backend, String(threads), preset, String(o.batch), String(o.seq), String(o.reps), q];
+            rows.push(await worker<ProfileRow>(args, 1_800_000));
+          } catch (e) {
+            errors.push(`profile ${preset} ${q} ${backend} ${threads}t: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
+          }
+        }
+      }
+    }
+  }
+  return { rows, errors };
+}
 
 async function worker<T>(args: string[], timeoutMs: number, device: 'cpu' | 'cuda' = 'cpu'): Promise<T> {
   const file = path.join(ROOT, 'dist', 'bench', 'worker.js');
@@ -142,5 +206,20 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
       errors.push(`encoder ${preset} cuda: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
     }
   }
-  return { peak_gflops: peak, peak_gflops_1t: peak1, threads: o.threads, gemm, encoder, errors };
+  const int8: Int8Row[] = [];
+  for (const preset of o.int8Presets) {
+    for (const backend of backends) {
+      const threadSet = backend === 'native' ? [...new Set([o.threads, 1])] : [1];
+      for (const threads of threadSet) {
+        o.progress(`int8 vs fp32 ${preset} ${backend} ${threads}t (${o.batch}x${o.seq}, ${o.int8Reps} pairs)`);
+        try {
+          const args = ['int8', backend, String(threads), preset, String(o.batch), String(o.seq), String(o.int8Reps)];
+          int8.push(await worker<Int8Row>(args, 1_800_000));
+        } catch (e) {
+          errors.push(`int8 ${preset} ${backend} ${threads}t: ${(e as Error).message.split('\n').slice(-2).join(' ')}`);
+        }
+      }
+    }
+  }
+  return { peak_gflops: peak, peak_gflops_1t: peak1, threads: o.threads, gemm, encoder, int8, errors };
 }

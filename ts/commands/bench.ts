@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { BERT_GEMM_SHAPES, runSuite, type BenchReport } from '../bench/suite.js';
+import { BERT_GEMM_SHAPES, runProfile, runSuite, type BenchReport, type Int8Row, type ProfileRow } from '../bench/suite.js';
 import { BiomegError } from '../errors.js';
 import { markdownTable, textTable, writeFileAtomic, type Cell } from '../report.js';
 import type { BackendName } from '../backend.js';
@@ -28,6 +28,17 @@ Options:
   --threads N          native threads (default: all cores)
   --reps N             timed encoder runs per row, median reported (default 3)
   --quick              bert-base only, 1 timed run, fewer GEMM repetitions
+  --int8-presets A,B   presets for the int8 vs fp32 rows: both models on the same random
+                       weights in one process, forward runs alternating; the speed-up is the
+                       median of the per-pair ratios (default: --presets when given, else
+                       bert-base; 'none' skips them)
+  --int8-reps N        pairs per int8 row (default 5; --quick 3)
+  --profile            only the per-op breakdown of the forward pass (time per forward and
+                       share of it per op kind: QKV / attention-output / FFN GEMMs, attention,
+                       LayerNorm, GELU, residual adds, embeddings, head; inside those: GEMM
+                       packing / activation quantization and thread hand-off) for fp32 and
+                       int8, native (--threads and 1) and wasm; --presets (default bert-base),
+                       --reps (default 3); writes reports/profile.{json,md}
   --gemm-shapes S      GEMM rows as MxKxN,MxKxN (default: BERT-base's four layer GEMMs)
   --data DIR           benchmark data (default: $BIOMEG_DATA); adds the sub-token break-out
                        table and break-out speed over a 10M-word corpus
@@ -48,6 +59,9 @@ export async function main(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       reps: { type: 'string' },
       quick: { type: 'boolean' },
+      'int8-presets': { type: 'string' },
+      'int8-reps': { type: 'string' },
+      profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       data: { type: 'string' },
       vocabs: { type: 'string' },
@@ -58,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  if (values.profile) return profileMain(values);
   const quick = !!values.quick;
   const presets = (values.presets ?? (quick ? 'bert-base' : 'bert-base,biomegatron-345m')).split(',');
   for (const p of presets) await presetConfig(p); // unknown names fail here, before any timing
@@ -70,6 +85,17 @@ export async function main(argv: string[]): Promise<number> {
     gemmReps: quick ? 3 : 7,
     gemmShapes: values['gemm-shapes'] ? parseShapes(values['gemm-shapes']) : BERT_GEMM_SHAPES,
     encoderReps: Number(values.reps ?? (quick ? 1 : 3)),
+    // int8 pairs follow --presets when given (bert-base by default; biomegatron-345m twice over
+    // would double the suite's time), 'none' skips them.
+    int8Presets:
+      values['int8-presets'] === 'none'
+        ? []
+        : values['int8-presets']
+          ? values['int8-presets'].split(',')
+          : values.presets
+            ? presets
+            : ['bert-base'],
+    int8Reps: Number(values['int8-reps'] ?? (quick ? 3 : 5)),
     batch: 8,
     seq: 128,
     progress: (m) => log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`),
@@ -118,6 +144,50 @@ export async function main(argv: string[]): Promise<number> {
   return report.errors.length && !report.gemm.length && !report.encoder.length ? 1 : 0;
 }
 
+async function profileMain(values: { presets?: string; backends?: string; threads?: string; reps?: string; out?: string; json?: boolean }) {
+  const presets = (values.presets ?? 'bert-base').split(',');
+  for (const p of presets) await presetConfig(p);
+  const t0 = Date.now();
+  const { rows, errors } = await runProfile({
+    threads: Number(values.threads ?? os.availableParallelism()),
+    presets,
+    backends: (values.backends ?? 'native,wasm').split(',') as BackendName[],
+    reps: Number(values.reps ?? 3),
+    batch: 8,
+    seq: 128,
+    quantizations: ['fp32', 'int8'],
+    progress: (m) => process.stderr.write(`[profile ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}\n`),
+  });
+  const { text, md } = renderProfile(rows, errors);
+  const outDir = values.out ?? 'reports';
+  writeFileAtomic(path.join(outDir, 'profile.json'), `${JSON.stringify({ rows, errors }, null, 2)}\n`);
+  writeFileAtomic(path.join(outDir, 'profile.md'), md);
+  if (values.json) console.log(JSON.stringify({ rows, errors }, null, 2));
+  else console.log(`${text}\n\nreports: ${path.join(outDir, 'profile.json')}, ${path.join(outDir, 'profile.md')}`);
+  return rows.length ? 0 : 1;
+}
+
+/** One column per configuration, one row per op kind: ms per forward and share of the forward. */
+export function renderProfile(rows: ProfileRow[], errors: string[]): { text: string; md: string } {
+  const head = ['op (ms per forward, % of it)', ...rows.map((r) => `${r.preset} ${r.quantization} ${r.backend} ${r.threads}t`)];
+  const names = rows[0]?.ops.map((o) => o.op) ?? [];
+  const cell = (r: ProfileRow, ms: number) => `${ms.toFixed(1)} (${((100 * ms) / r.forward_ms).toFixed(1)}%)`;
+  const body: Cell[][] = names.map((name) => {
+    const inner = rows[0].ops.find((o) => o.op === name)?.inner;
+    return [inner ? `  inside: ${name}` : name, ...rows.map((r) => cell(r, r.ops.find((o) => o.op === name)?.ms ?? 0))];
+  });
+  const attributed = (r: ProfileRow) => r.ops.filter((o) => !o.inner).reduce((a, o) => a + o.ms, 0);
+  body.push(['other (not attributed)', ...rows.map((r) => cell(r, r.forward_ms - attributed(r)))]);
+  body.push(['forward (wall)', ...rows.map((r) => `${r.forward_ms.toFixed(1)}`)]);
+  const note =
+    'Times on the calling thread, per forward (median-free: the mean of the profiled runs). "inside" rows are part of the GEMM / attention / per-row op times above them: packing A/B panels (fp32) or quantizing activation rows (int8), and thread hand-off (spawn to last join, minus the calling thread\'s own share).';
+  const errs = errors.length ? `\nProblems:\n${errors.map((e) => `  - ${e}`).join('\n')}` : '';
+  return {
+    text: `${textTable(head, body)}\n\n${note}${errs}`,
+    md: `# biomeg bench --profile\n\n${markdownTable(head, body)}\n\n${note}\n${errs}\n`,
+  };
+}
+
 function parseShapes(s: string): Array<[number, number, number]> {
   return s.split(',').map((x) => {
     const d = x.split('x').map(Number);
@@ -150,6 +220,17 @@ function render(r: BenchReport): { text: string; md: string } {
     e.tokens_per_s,
     e.peak_rss_mb,
   ]);
+  const qh = ['int8 vs fp32', 'backend', 'threads', 'batch x seq', 'fp32 ms', 'int8 ms', 'speed-up (paired)', 'int8 tokens/s'];
+  const qr: Cell[][] = ((r.int8 as Int8Row[] | undefined) ?? []).map((q) => [
+    q.preset,
+    q.backend,
+    q.threads,
+    `${q.batch} x ${q.seq}`,
+    q.fp32_ms,
+    q.int8_ms,
+    `${q.speedup.toFixed(2)}x`,
+    q.int8_tokens_per_s,
+  ]);
   const notes: string[] = [];
   const nat = (p: string, t: number) =>
     r.encoder.find((e) => e.preset === p && e.backend === 'native' && e.device !== 'cuda' && e.threads === t);
@@ -171,7 +252,9 @@ function render(r: BenchReport): { text: string; md: string } {
     notes.push(`break-out analysis ${x.backend}: ${(x.wordsPerSecond / 1e6).toFixed(2)} M words/s over ${x.words.toLocaleString()} words`);
   const head = `FMA peak (measured now): ${r.peak_gflops_1t.toFixed(1)} GFLOP/s on 1 thread, ${r.peak_gflops.toFixed(1)} on ${r.threads}`;
   const errs = r.errors.length ? `\nProblems:\n${r.errors.map((e) => `  - ${e}`).join('\n')}` : '';
-  const text = [head, '', textTable(gh, gr), '', textTable(eh, er), '', ...notes].join('\n') + errs;
+  const int8Text = qr.length ? ['', textTable(qh, qr)] : [];
+  const int8Md = qr.length ? ['', markdownTable(qh, qr)] : [];
+  const text = [head, '', textTable(gh, gr), '', textTable(eh, er), ...int8Text, '', ...notes].join('\n') + errs;
   const md = [
     '# biomeg bench',
     '',
@@ -180,6 +263,7 @@ function render(r: BenchReport): { text: string; md: string } {
     markdownTable(gh, gr),
     '',
     markdownTable(eh, er),
+    ...int8Md,
     '',
     ...notes.map((n) => `- ${n}`),
     errs,

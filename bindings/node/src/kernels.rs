@@ -1,6 +1,6 @@
 //! Runtime and kernel bindings (napi): info, thread count, GEMM and FMA peak for the bench.
 
-use biomeg_core::kernels::{dispatch, peak, set_threads as core_set_threads, simd};
+use biomeg_core::kernels::{dispatch, peak, profile, set_threads as core_set_threads, simd};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -67,4 +67,16 @@ impl GemmBench {
 #[napi]
 pub fn fma_peak(threads: u32, millis: u32) -> Result<f64> {
     safe(|| peak::fma_peak_gflops(threads as usize, millis as u64))
+}
+
+/// Start (zeroing the counters) or stop per-op time accounting (`biomeg bench --profile`).
+#[napi]
+pub fn set_profiling(on: bool) -> Result<()> {
+    safe(|| profile::enable(on))
+}
+
+/// Per-op times since profiling started, as JSON `{"ops": [{op, ms, calls, inner}]}`.
+#[napi]
+pub fn take_profile() -> Result<String> {
+    safe(profile::take_json)
 }

@@ -40,10 +40,10 @@ impl Model {
         guard(|| model(core::load_from_file(&config_json, &config_name, &weights_path)))
     }
 
-    /// Random init from a config.json text or a preset name.
+    /// Random init from a config.json text or a preset name (int8 when the config says so).
     #[napi(factory)]
     pub fn random(config_or_preset: String, seed: u32) -> Result<Model> {
-        guard(|| model(ModelConfig::from_json_or_preset(&config_or_preset).and_then(|c| Encoder::random(c, seed as u64))))
+        guard(|| model(core::random_from_spec(&config_or_preset, seed as u64)))
     }
 
     /// The model's configuration as config.json text.

@@ -1,6 +1,6 @@
 //! Runtime and kernel bindings (wasm-bindgen), the same names as the Node binding.
 
-use biomeg_core::kernels::{dispatch, simd};
+use biomeg_core::kernels::{dispatch, profile, simd};
 use wasm_bindgen::prelude::*;
 
 use crate::coded;
@@ -49,4 +49,28 @@ impl GemmBench {
 #[wasm_bindgen(js_name = fmaPeak)]
 pub fn fma_peak(_threads: u32, _millis: u32) -> f64 {
     f64::NAN
+}
+
+/// `performance.now()` of the JS host (0 where there is none).
+fn js_now() -> f64 {
+    use wasm_bindgen::JsCast;
+    let perf = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok();
+    perf.and_then(|p| {
+        let now = js_sys::Reflect::get(&p, &"now".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        now.call0(&p).ok()?.as_f64()
+    })
+    .unwrap_or(0.0)
+}
+
+/// Start (zeroing the counters) or stop per-op time accounting (`biomeg bench --profile`).
+#[wasm_bindgen(js_name = setProfiling)]
+pub fn set_profiling(on: bool) {
+    profile::set_clock(js_now);
+    profile::enable(on);
+}
+
+/// Per-op times since profiling started, as JSON `{"ops": [{op, ms, calls, inner}]}`.
+#[wasm_bindgen(js_name = takeProfile)]
+pub fn take_profile() -> String {
+    profile::take_json()
 }

@@ -25,8 +25,7 @@ impl Model {
     }
 
     pub fn random(config_or_preset: &str, seed: u32) -> Result<Model, JsValue> {
-        let cfg = ModelConfig::from_json_or_preset(config_or_preset).map_err(coded)?;
-        Ok(Model { inner: Encoder::random(cfg, seed as u64).map_err(coded)? })
+        Ok(Model { inner: core::random_from_spec(config_or_preset, seed as u64).map_err(coded)? })
     }
 
     pub fn config(&self) -> String {

@@ -19,7 +19,11 @@ use std::borrow::Cow;
 use crate::config::{Arch, HeadTask, ModelConfig};
 use crate::error::{CoreError, Result};
 use crate::kernels::attention::{attention_with, AttnShape, Dropout};
+use crate::kernels::dispatch::matmul_weight;
+use crate::kernels::fused::{add_bias, bias_act, bias_residual, bias_residual_layer_norm};
+use crate::kernels::gemm::MatRef;
 use crate::kernels::ops::{act_in_place, add_assign, layer_norm, mix64};
+use crate::kernels::profile::{scope, Op};
 use crate::model::{Act, Batch, Encoder, HeadKind, LayerNorm, Linear};
 use crate::train::ops::{act_forward, dropout, layer_norm_forward, LnCache};
 
@@ -135,10 +139,15 @@ impl Scratch {
             self.free.extend(bufs.into_iter().filter(|v| v.capacity() > 0));
         }
     }
-    /// `l`(x) into a recycled buffer.
-    fn linear(&mut self, l: &Linear, x: &[f32], rows: usize) -> Vec<f32> {
+    /// `l`(x) into a recycled buffer; without its bias when `no_bias` (a fused epilogue adds it).
+    fn linear_for(&mut self, l: &Linear, x: &[f32], rows: usize, no_bias: bool) -> Vec<f32> {
         let mut y = self.take(rows * l.out);
-        l.forward(x, rows, &mut y);
+        if no_bias {
+            let (k, n) = (l.inp, l.out);
+            matmul_weight(rows, n, k, MatRef::row_major(&x[..rows * k], k), &l.w, MatRef::transposed(&l.w, k), &mut y, n, false);
+        } else {
+            l.forward(x, rows, &mut y);
+        }
         y
     }
     fn copy_of(&mut self, x: &[f32]) -> Vec<f32> {
@@ -148,8 +157,15 @@ impl Scratch {
     }
 }
 
+/// BIOMEG_UNFUSED set (native only): inference runs the separate bias / residual / LN passes.
+fn unfused() -> bool {
+    static U: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *U.get_or_init(|| !cfg!(target_arch = "wasm32") && std::env::var_os("BIOMEG_UNFUSED").is_some())
+}
+
 /// LayerNorm of `x`: in place, or through the kernel that keeps what backward reads.
 fn norm(x: &mut Vec<f32>, ln: &LayerNorm, eps: f32, keep: bool) -> Option<LnCache> {
+    let _p = scope(Op::LayerNorm);
     if !keep {
         layer_norm(x, &ln.g, &ln.b, eps);
         return None;
@@ -220,6 +236,7 @@ impl Encoder {
         let cfg = &self.cfg;
         let keep = cache.is_some();
         let (t, eps) = (b.batch * b.seq, cfg.eps);
+        let p_emb = scope(Op::Embeddings);
         let mut x = self.embedding_sum(b);
         let emb_ln = self.emb.ln.as_ref().and_then(|ln| norm(&mut x, ln, eps, keep));
         dropout(&mut x, d.hidden, d.site(SITE_EMB));
@@ -227,9 +244,14 @@ impl Encoder {
             let y = linear_forward(p, &x, t);
             std::mem::replace(&mut x, y)
         });
+        drop(p_emb);
         let key_mask: Vec<bool> = b.mask.iter().map(|&m| m != 0).collect();
         let shape = attn_shape(self, b.batch, b.seq);
         let mut scratch = Scratch { recycle: !keep, free: Vec::new() };
+        // Inference fuses each Linear's bias into one parallel pass with what follows it
+        // (kernels/fused.rs); training keeps the separate steps that backward mirrors.
+        // BIOMEG_UNFUSED=1 runs inference unfused (for before/after measurements).
+        let fuse = !keep && !unfused();
         // ALBERT runs its shared layers several times; caches and dropout sites are per application.
         for (li, k) in cfg.schedule().into_iter().enumerate() {
             let l = &self.layers[k];
@@ -243,36 +265,72 @@ impl Encoder {
                 }
                 Arch::PostLn => (Vec::new(), None),
             };
-            let qkv = scratch.linear(&l.qkv, if cfg.arch == Arch::PreLn { &h1 } else { &x_in }, t);
+            let p = scope(Op::QkvGemm);
+            let mut qkv = scratch.linear_for(&l.qkv, if cfg.arch == Arch::PreLn { &h1 } else { &x_in }, t, fuse);
+            drop(p);
+            if fuse {
+                let _p = scope(Op::BiasResidual);
+                add_bias(&mut qkv, &l.qkv.b);
+            }
             let mut ctx = scratch.take(t * cfg.hidden);
             let mut lse = if keep { vec![0f32; b.batch * cfg.heads * b.seq] } else { Vec::new() };
             let attn_drop = Dropout { p: d.attn, seed: d.site(site_layer(li, 0)) };
+            let p = scope(Op::Attention);
             attention_with(&qkv, &key_mask, shape, attn_drop, &mut ctx, keep.then_some(&mut lse[..]));
-            let mut a = scratch.linear(&l.attn_out, &ctx, t);
+            drop(p);
+            let p = scope(Op::AttnOutGemm);
+            let mut a = scratch.linear_for(&l.attn_out, &ctx, t, fuse);
+            drop(p);
             dropout(&mut a, d.hidden, d.site(site_layer(li, 1)));
-            add_assign(&mut a, &x_in);
             // Post-LN: h2 = LN(a) feeds the MLP and is its residual. Pre-LN: a is the residual
             // and h2 = LN(a) feeds the MLP.
-            let (h2, ln2, residual) = match cfg.arch {
-                Arch::PostLn => {
+            let (h2, ln2, residual) = match (cfg.arch, fuse) {
+                (Arch::PostLn, true) => {
+                    let _p = scope(Op::LayerNorm);
+                    bias_residual_layer_norm(&mut a, &l.attn_out.b, &x_in, &l.ln_attn.g, &l.ln_attn.b, eps);
+                    (a, None, None)
+                }
+                (Arch::PostLn, false) => {
+                    scope(Op::BiasResidual).run(|| add_assign(&mut a, &x_in));
                     let c = norm(&mut a, &l.ln_attn, eps, keep);
                     (a, c, None)
                 }
-                Arch::PreLn => {
+                (Arch::PreLn, _) => {
+                    scope(Op::BiasResidual)
+                        .run(|| if fuse { bias_residual(&mut a, &l.attn_out.b, &x_in) } else { add_assign(&mut a, &x_in) });
                     let mut h = scratch.copy_of(&a);
                     let c = norm(&mut h, &l.ln_mlp, eps, keep);
                     (h, c, Some(a))
                 }
             };
-            let mut inter = scratch.linear(&l.inter, &h2, t);
+            let p = scope(Op::FfnInGemm);
+            let mut inter = scratch.linear_for(&l.inter, &h2, t, fuse);
+            drop(p);
             let inter_pre = if keep { inter.clone() } else { Vec::new() };
-            act_in_place(cfg.act, &mut inter);
-            let mut o = scratch.linear(&l.out, &inter, t);
+            scope(Op::Gelu).run(|| if fuse { bias_act(&mut inter, &l.inter.b, cfg.act) } else { act_in_place(cfg.act, &mut inter) });
+            let p = scope(Op::FfnOutGemm);
+            let mut o = scratch.linear_for(&l.out, &inter, t, fuse);
+            drop(p);
             dropout(&mut o, mlp_dropout(cfg, d), d.site(site_layer(li, 2)));
-            add_assign(&mut o, residual.as_ref().unwrap_or(&h2));
-            let ln3 = match cfg.arch {
-                Arch::PostLn => norm(&mut o, &l.ln_mlp, eps, keep),
-                Arch::PreLn => None,
+            let res = residual.as_ref().unwrap_or(&h2);
+            let ln3 = match (cfg.arch, fuse) {
+                (Arch::PostLn, true) => {
+                    let _p = scope(Op::LayerNorm);
+                    bias_residual_layer_norm(&mut o, &l.out.b, res, &l.ln_mlp.g, &l.ln_mlp.b, eps);
+                    None
+                }
+                (Arch::PreLn, true) => {
+                    scope(Op::BiasResidual).run(|| bias_residual(&mut o, &l.out.b, res));
+                    None
+                }
+                (arch, false) => {
+                    scope(Op::BiasResidual).run(|| add_assign(&mut o, res));
+                    if arch == Arch::PostLn {
+                        norm(&mut o, &l.ln_mlp, eps, keep)
+                    } else {
+                        None
+                    }
+                }
             };
             x = o;
             match cache.as_deref_mut() {
@@ -294,6 +352,7 @@ impl Encoder {
     /// The head on a last hidden state; fills `cache` when given.
     fn run_head(&self, x: &[f32], batch: usize, seq: usize, d: DropCfg, cache: Option<&mut HeadCache>) -> Vec<f32> {
         let head = self.head.as_ref().expect("callers check the head");
+        let _p = scope(Op::Head);
         let h = self.cfg.hidden;
         let (rows, mut xin): (usize, Cow<[f32]>) = match head.task {
             HeadTask::Sequence => {

@@ -127,6 +127,34 @@ impl<S: ByteSource> SafeTensors<S> {
         Ok(SafeTensors { file: file.to_string(), src, data_start: 8 + n, tensors })
     }
 
+    /// Whether any tensor is stored as I8 (an int8 checkpoint, docs/quantization.md).
+    pub fn has_int8(&self) -> bool {
+        self.tensors.values().any(|t| t.dtype_name == "I8")
+    }
+
+    /// An I8 tensor [rows, ...] dequantized with its per-row F32 scales `<name>_scale` [rows].
+    fn read_int8(&self, name: &str, info: &TensorInfo, out: &mut [f32]) -> Result<()> {
+        let rows = info.shape.first().copied().unwrap_or(1);
+        let scale_name = format!("{name}_scale");
+        if !self.contains(&scale_name) {
+            return Err(CoreError::Weights {
+                file: self.file.clone(),
+                msg: format!("tensor '{name}' is I8 but '{scale_name}' (F32 [{rows}], one scale per output channel) is missing"),
+            });
+        }
+        let scale = self.read(&scale_name, &[rows])?;
+        let mut q = vec![0u8; out.len()];
+        let off = self.data_start + info.begin;
+        self.src
+            .read_at(off, &mut q)
+            .map_err(|e| CoreError::Weights { file: self.file.clone(), msg: format!("tensor '{name}': read failed: {e}") })?;
+        let cols = out.len() / rows.max(1);
+        for (i, (o, &b)) in out.iter_mut().zip(&q).enumerate() {
+            *o = b as i8 as f32 * scale[i / cols.max(1)];
+        }
+        Ok(())
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
     }
@@ -160,10 +188,13 @@ impl<S: ByteSource> SafeTensors<S> {
                     *o = if info.dtype == Dtype::BF16 { f32::from_bits((h as u32) << 16) } else { f16_to_f32(h) };
                 }
             }
+            Dtype::Other if info.dtype_name == "I8" && (info.end - info.begin) as usize == out.len() => {
+                self.read_int8(name, info, out)?;
+            }
             Dtype::Other => {
                 return Err(CoreError::Weights {
                     file: self.file.clone(),
-                    msg: format!("tensor '{name}' has dtype {} (expected F32, F16 or BF16)", info.dtype_name),
+                    msg: format!("tensor '{name}' has dtype {} (expected F32, F16, BF16 or I8 with a scale)", info.dtype_name),
                 })
             }
         }

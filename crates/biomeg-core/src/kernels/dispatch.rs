@@ -12,8 +12,10 @@
 //! Which GEMMs go to the GPU: see `CUDA_MIN_MACS` and `CUDA_MIN_INTENSITY`.
 
 use super::gemm::{gemm, MatRef};
+use super::int8::{gemm_i8, PackedI8};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 #[cfg(not(target_arch = "wasm32"))]
 use std::sync::OnceLock;
 
@@ -112,6 +114,9 @@ pub struct WeightBuf {
     data: Vec<f32>,
     id: u64,
     version: u64,
+    /// The int8 form that forward GEMMs on this weight use instead (quantized inference);
+    /// dropped by any mutable access, like a device copy.
+    int8: Option<Arc<PackedI8>>,
     /// The CUDA instances holding a copy, freed on drop.
     #[cfg(not(target_arch = "wasm32"))]
     holders: cuda::Holders,
@@ -123,9 +128,18 @@ impl WeightBuf {
             data,
             id: NEXT_WEIGHT_ID.fetch_add(1, Ordering::Relaxed),
             version: 0,
+            int8: None,
             #[cfg(not(target_arch = "wasm32"))]
             holders: Default::default(),
         }
+    }
+    /// Quantized inference: forward GEMMs through this weight (`Linear::forward`, B viewed as
+    /// the transposed weight) use `q` instead. Does not count as a change of the data.
+    pub fn set_int8(&mut self, q: Option<Arc<PackedI8>>) {
+        self.int8 = q;
+    }
+    pub fn int8(&self) -> Option<&PackedI8> {
+        self.int8.as_deref()
     }
     /// Identity for the device cache (0 for a `Default` buffer, which is never cached).
     pub fn id(&self) -> u64 {
@@ -150,6 +164,7 @@ impl Deref for WeightBuf {
 impl DerefMut for WeightBuf {
     fn deref_mut(&mut self) -> &mut Vec<f32> {
         self.version = self.version.wrapping_add(1);
+        self.int8 = None;
         if self.id == 0 {
             self.id = NEXT_WEIGHT_ID.fetch_add(1, Ordering::Relaxed);
         }
@@ -165,7 +180,9 @@ impl From<Vec<f32>> for WeightBuf {
 
 impl Clone for WeightBuf {
     fn clone(&self) -> Self {
-        WeightBuf::new(self.data.clone())
+        let mut w = WeightBuf::new(self.data.clone());
+        w.int8 = self.int8.clone();
+        w
     }
 }
 
@@ -226,6 +243,13 @@ fn dispatch(
     ldc: usize,
     accumulate: bool,
 ) -> GemmDevice {
+    // A quantized weight in its forward layout (C = A W^T, A with contiguous rows).
+    if let Some(q) = w.and_then(|w| w.int8().filter(|_| std::ptr::eq(w.as_ptr(), b.data.as_ptr()))) {
+        if b.rs == 1 && b.cs == k && a.cs == 1 && a.rs == k && q.n == n && q.k == k {
+            gemm_i8(&a.data[..m * k], m, q, c, ldc, accumulate);
+            return GemmDevice::Cpu;
+        }
+    }
     #[cfg(not(target_arch = "wasm32"))]
     if global_thresholds().wants_cuda(m, n, k, w.is_some(), accumulate) {
         return global().matmul(m, n, k, a, b, w, c, ldc, accumulate);

@@ -6,6 +6,7 @@
 //! C[m,n] (+)= sum_p A[i,p] * B[p,j], where A and B are strided views (so a transposed
 //! weight matrix W[n,k] is just B with row stride 1 and column stride k).
 
+use super::profile::{self, Op};
 use super::simd::{self, Isa};
 use super::SharedMut;
 
@@ -73,9 +74,12 @@ pub fn gemm_with(
     }
     let threads = if 2 * m * n * k < PARALLEL_MIN_FLOPS { 1 } else { threads.max(1) };
     if threads == 1 || cfg!(target_arch = "wasm32") {
-        gemm_serial(isa, m, n, k, a, b, SharedMut(c.as_mut_ptr()), ldc, accumulate, 0, n);
+        gemm_serial(isa, m, n, k, a, b, SharedMut(c.as_mut_ptr()), ldc, accumulate, 0, n, true);
         return;
     }
+    let t0 = profile::enabled().then(profile::now_ms).flatten();
+    #[allow(unused_mut)]
+    let mut own = 0.0;
     // Split the longer of M and N: every thread packs the whole of the other operand, so the
     // duplicated packing is the smaller one (activations are usually much taller than weights).
     #[cfg(not(target_arch = "wasm32"))]
@@ -90,10 +94,10 @@ pub fn gemm_with(
                     let a_rows = MatRef { data: &a.data[i0 * a.rs..], ..a };
                     // SAFETY: rows i0..i1 of C belong to this thread alone.
                     let c_rows = SharedMut(unsafe { cptr.0.add(i0 * ldc) });
-                    s.spawn(move || gemm_serial(isa, i1 - i0, n, k, a_rows, b, c_rows, ldc, accumulate, 0, n));
+                    s.spawn(move || gemm_serial(isa, i1 - i0, n, k, a_rows, b, c_rows, ldc, accumulate, 0, n, false));
                 }
             }
-            gemm_serial(isa, per.min(m), n, k, a, b, cptr, ldc, accumulate, 0, n);
+            own = timed(|| gemm_serial(isa, per.min(m), n, k, a, b, cptr, ldc, accumulate, 0, n, true));
         });
     } else {
         // Column ranges per thread, multiples of NR so panels stay whole.
@@ -102,11 +106,24 @@ pub fn gemm_with(
             for t in 1..threads {
                 let (j0, j1) = ((t * per).min(n), ((t + 1) * per).min(n));
                 if j0 < j1 {
-                    s.spawn(move || gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, j0, j1));
+                    s.spawn(move || gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, j0, j1, false));
                 }
             }
-            gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, 0, per.min(n));
+            own = timed(|| gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, 0, per.min(n), true));
         });
+    }
+    if let (Some(t0), Some(t1)) = (t0, profile::now_ms()) {
+        profile::add(Op::ThreadHandoff, t1 - t0 - own);
+    }
+}
+
+/// Milliseconds `f` took while profiling (0 otherwise).
+pub(crate) fn timed(f: impl FnOnce()) -> f64 {
+    let t0 = if profile::enabled() { profile::now_ms() } else { None };
+    f();
+    match (t0, profile::now_ms()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
     }
 }
 
@@ -123,8 +140,12 @@ fn gemm_serial(
     accumulate: bool,
     j_begin: usize,
     j_end: usize,
+    caller: bool,
 ) {
     let (mr, nr) = (isa.mr(), isa.nr());
+    // Packing time is recorded on the calling thread only (the workers pack alike meanwhile).
+    let prof = caller && profile::enabled();
+    let mut packing = 0.0;
     // Sized to the problem: attention calls this for small blocks many times.
     let mut apack = vec![0f32; MC.min(m.next_multiple_of(mr)) * KC.min(k)];
     let mut bpack = vec![0f32; NC.min((j_end - j_begin).next_multiple_of(nr)) * KC.min(k)];
@@ -134,12 +155,20 @@ fn gemm_serial(
         let mut pc = 0;
         while pc < k {
             let kc = KC.min(k - pc);
-            pack_b(b, pc, kc, jc, nc, nr, &mut bpack);
+            if prof {
+                packing += timed(|| pack_b(b, pc, kc, jc, nc, nr, &mut bpack));
+            } else {
+                pack_b(b, pc, kc, jc, nc, nr, &mut bpack);
+            }
             let acc = accumulate || pc > 0;
             let mut ic = 0;
             while ic < m {
                 let mc = MC.min(m - ic);
-                pack_a(a, ic, mc, pc, kc, mr, &mut apack);
+                if prof {
+                    packing += timed(|| pack_a(a, ic, mc, pc, kc, mr, &mut apack));
+                } else {
+                    pack_a(a, ic, mc, pc, kc, mr, &mut apack);
+                }
                 for jr in (0..nc).step_by(nr) {
                     let nr_eff = nr.min(nc - jr);
                     let bp = &bpack[jr * kc..(jr + nr) * kc];
@@ -158,6 +187,9 @@ fn gemm_serial(
             pc += kc;
         }
         jc += nc;
+    }
+    if prof {
+        profile::add(Op::GemmPacking, packing);
     }
 }
 

@@ -1,12 +1,15 @@
-//! Compute kernels: GEMM (with cuBLAS dispatch), fused attention, LayerNorm, GELU, softmax.
+//! Compute kernels: GEMM (with cuBLAS dispatch), int8 GEMM, fused attention, LayerNorm, GELU, softmax.
 //! Each fast kernel has a plain reference version that tests compare it with.
 
 pub mod attention;
 pub mod bench;
 pub mod dispatch;
+pub mod fused;
 pub mod gemm;
+pub mod int8;
 pub mod ops;
 pub mod peak;
+pub mod profile;
 pub mod simd;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,14 +49,21 @@ pub fn par_for<F: Fn(usize) + Sync>(n: usize, f: F) {
         return;
     }
     #[cfg(not(target_arch = "wasm32"))]
-    std::thread::scope(|s| {
-        let per = n.div_ceil(t);
-        let f = &f;
-        for w in 1..t {
-            s.spawn(move || (w * per..((w + 1) * per).min(n)).for_each(f));
+    {
+        let t0 = profile::enabled().then(profile::now_ms).flatten();
+        let mut own = 0.0;
+        std::thread::scope(|s| {
+            let per = n.div_ceil(t);
+            let f = &f;
+            for w in 1..t {
+                s.spawn(move || (w * per..((w + 1) * per).min(n)).for_each(f));
+            }
+            own = gemm::timed(|| (0..per.min(n)).for_each(f));
+        });
+        if let (Some(t0), Some(t1)) = (t0, profile::now_ms()) {
+            profile::add(profile::Op::ThreadHandoff, t1 - t0 - own);
         }
-        (0..per.min(n)).for_each(f);
-    });
+    }
     #[cfg(target_arch = "wasm32")]
     (0..n).for_each(f);
 }

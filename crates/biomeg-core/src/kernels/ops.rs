@@ -80,7 +80,7 @@ pub fn drop_threshold(p: f32) -> u32 {
 
 simd_dispatch! {
     /// In place: x = x * 0.5 * (1 + erf(x / sqrt(2))) (the exact GELU BERT uses).
-    fn gelu_serial(x: &mut [f32]) {
+    pub(crate) fn gelu_serial(x: &mut [f32]) {
         for v in x.iter_mut() {
             *v = 0.5 * *v * (1.0 + erf_fast(*v * std::f32::consts::FRAC_1_SQRT_2));
         }
@@ -104,7 +104,7 @@ pub fn tanh_fast(u: f32) -> f32 {
 
 simd_dispatch! {
     /// In place: x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (`gelu_new`, ALBERT).
-    fn gelu_tanh_serial(x: &mut [f32]) {
+    pub(crate) fn gelu_tanh_serial(x: &mut [f32]) {
         for v in x.iter_mut() {
             let u = GELU_TANH_K * (*v + GELU_TANH_C * *v * *v * *v);
             *v = 0.5 * *v * (1.0 + tanh_fast(u));
@@ -123,7 +123,7 @@ pub fn act_in_place(act: Act, x: &mut [f32]) {
 }
 
 simd_dispatch! {
-    fn layer_norm_row(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    pub(crate) fn layer_norm_row(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
         let n = x.len() as f32;
         let mean = sum8(x) / n;
         let mut var8 = [0f32; 8];
