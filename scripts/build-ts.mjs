@@ -16,6 +16,7 @@ for (const f of [
   'ts/text/index.ts',
   'ts/train/index.ts',
   'ts/finetune/index.ts',
+  'ts/pretrain/data/index.ts',
   'ts/bench/worker.ts',
 ]) {
   if (existsSync(f)) entries[f.replace(/^ts\//, '').replace(/\.ts$/, '')] = f;
