@@ -25,10 +25,14 @@ import { BACKENDS, needOrSkip } from './helpers/backends.mjs';
 
 const DATA = process.env.BIOMEG_DATA;
 const VOCABS = process.env.BIOMEG_VOCABS;
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'biomeg-pretrain-data-'));
+const made = [];
+const tmp = () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'biomeg-pretrain-data-'));
+  made.push(d);
+  return d;
+};
 test.after.always(() => {
-  for (const d of readdirSync(os.tmpdir()))
-    if (d.startsWith('biomeg-pretrain-data-')) rmSync(path.join(os.tmpdir(), d), { recursive: true, force: true });
+  for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -526,8 +530,33 @@ test('held-out split: a seeded share of the documents goes to outDir/heldout and
   const other = await run(2, 'b');
   t.notDeepEqual(other.held, a.held);
   let rows = 0;
-  for await (const b of await openShards(path.join(dir, 'a', 'heldout'), { batch: 8, shuffle: false })) rows += b.batch;
+  for await (const b of await openShards(path.join(dir, 'a', 'heldout'), { batch: 8, shuffle: false, seq: 'longest' })) {
+    rows += b.batch;
+    // seq: 'longest' pads to the batch's longest sequence
+    let longest = 0;
+    for (let r = 0; r < b.batch; r++)
+      longest = Math.max(
+        longest,
+        b.mask.subarray(r * b.seq, (r + 1) * b.seq).reduce((x, m) => x + m, 0),
+      );
+    t.is(b.seq, longest);
+    t.is(b.ids.length, b.batch * b.seq);
+  }
   t.is(rows, a.res.heldOut.counts.sequences);
+  // a caller's own split: every 5th document
+  const picked = [];
+  const sel = await prepareCorpus({
+    corpus,
+    tokenizer: tok,
+    outDir: path.join(dir, 'every5'),
+    maxLen: 64,
+    selectDocument: (i, doc) => {
+      if (i % 5 === 0) picked.push(doc.line);
+      return i % 5 === 0;
+    },
+  });
+  t.is(sel.manifest.counts.documents, 80);
+  t.deepEqual(picked.slice(0, 3), [1, 6, 11]);
 });
 
 test('shards: a truncated shard and a flipped byte give errors naming the shard file', async (t) => {
@@ -573,6 +602,21 @@ test('shards: a truncated shard and a flipped byte give errors naming the shard 
     t.is(e.code, 'BIOMEG_BAD_DATA');
     t.true(e.message.includes(f) && what.test(e.message), e.message);
   }
+});
+
+test('masking module imports no node: module (it runs in a browser)', (t) => {
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const src = readFileSync(file, 'utf8');
+    for (const m of src.matchAll(/^\s*(?:import|export)[^'"]*?from\s+'([^']+)'/gm)) {
+      t.false(m[1].startsWith('node:') || !m[1].startsWith('.'), `${path.basename(file)} imports ${m[1]}`);
+      if (m[1].startsWith('.')) visit(path.resolve(path.dirname(file), m[1].replace(/\.js$/, '.ts')));
+    }
+  };
+  visit(new URL('../ts/pretrain/data/masking.ts', import.meta.url).pathname);
+  t.true(seen.size >= 3, [...seen].join(', ')); // masking.ts, errors.ts, rng.ts
 });
 
 // ---------------------------------------------------------------------------------------------

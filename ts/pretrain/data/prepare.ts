@@ -7,7 +7,7 @@ import type { BackendChoice } from '../../backend.js';
 import { BiomegError } from '../../errors.js';
 import { writeFileAtomic } from '../../report.js';
 import { loadTokenizer, type Tokenizer } from '../../text/tokenizer.js';
-import { type CorpusFormat, corpusFiles, readCorpus } from './corpus.js';
+import { type CorpusDocument, type CorpusFormat, corpusFiles, readCorpus } from './corpus.js';
 import { mixSeed, type SpecialTokenIds } from './masking.js';
 import { Packer, wordStarts } from './pack.js';
 import { splitSentences } from './sentences.js';
@@ -36,6 +36,9 @@ export interface PrepareCorpusOptions {
   /** Share of the documents (chosen by seed, in [0, 0.5]) written to `outDir/heldout/` as a
    *  separate shard directory, e.g. for held-out masked-token accuracy (default 0). */
   heldOut?: number;
+  /** Keep only the documents for which this returns true (0-based index in corpus order), e.g.
+   *  to write a custom split into two directories with two calls. Applied before `heldOut`. */
+  selectDocument?: (index: number, doc: CorpusDocument) => boolean;
   onProgress?: (p: PrepareProgress) => void;
   onWarning?: (message: string) => void;
 }
@@ -159,8 +162,9 @@ export async function prepareCorpus(o: PrepareCorpusOptions): Promise<PrepareRes
   const progress = (file: string, line: number) => o.onProgress?.({ ...train.counts, shards: train.writer.shards.length, file, line });
   let index = 0;
   for await (const doc of readCorpus(files, { format: o.format, maxDocumentChars: o.maxDocumentChars, onWarning: o.onWarning })) {
-    const split = held && mixSeed(seed, index, HELD_OUT_SALT) / 4294967296 < heldOut ? held : train;
-    index++;
+    const i = index++;
+    if (o.selectDocument && !o.selectDocument(i, doc)) continue;
+    const split = held && mixSeed(seed, i, HELD_OUT_SALT) / 4294967296 < heldOut ? held : train;
     const counts = split.counts;
     counts.documents++;
     if (doc.truncated) counts.truncatedDocuments++;
