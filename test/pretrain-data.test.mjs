@@ -20,7 +20,7 @@ import {
   ShardFile,
   splitSentences,
 } from '../dist/pretrain/data/index.js';
-import { loadTokenizer } from '../dist/text/index.js';
+import { loadTokenizer, trainVocab } from '../dist/text/index.js';
 import { BACKENDS, needOrSkip } from './helpers/backends.mjs';
 
 const DATA = process.env.BIOMEG_DATA;
@@ -380,6 +380,25 @@ for (const backend of BACKENDS) {
     t.deepEqual([...rec.wordStart], [1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1]);
   });
 }
+
+test('any vocabulary: WordPiece vocab.txt and unigram tokenizer.json learned by trainVocab', async (t) => {
+  const dir = tmp();
+  const docs = genCorpus(120, 17, { minSentences: 2 });
+  const corpus = writeCorpus(dir, 'c.txt', docs);
+  for (const model of ['wordpiece', 'unigram']) {
+    const v = await trainVocab(corpus, path.join(dir, model), { size: 300, model, lowercase: true, backend: 'native' });
+    t.true(v.file.endsWith(model === 'wordpiece' ? 'vocab.txt' : 'tokenizer.json'));
+    const res = await prepareCorpus({ corpus, vocab: v.file, backend: 'native', outDir: path.join(dir, `out-${model}`), maxLen: 64 });
+    t.is(res.manifest.vocab.source, v.file);
+    t.is(res.manifest.counts.documents, 120);
+    const tok = await loadTokenizer(v.file, { backend: 'native' });
+    const want = splitSentences(docs[0]).flatMap((s) => [...tok.encode(s).ids]);
+    const { records } = allRecords(path.join(dir, `out-${model}`));
+    const got = [];
+    for (let k = 0; got.length < want.length; k++) got.push(...records[k].ids.slice(1, -1));
+    t.deepEqual(got, want, model);
+  }
+});
 
 test('shards: byte-identical for the same corpus, vocab and seed, on native and wasm', async (t) => {
   const dir = tmp();
