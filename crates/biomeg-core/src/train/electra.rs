@@ -482,6 +482,16 @@ impl ElectraTrainer {
         (export_hf(&self.disc.enc), self.disc.enc.cfg.to_json())
     }
 
+    /// config.json text of the generator (`ElectraForMaskedLM`).
+    pub fn generator_config_json(&self) -> String {
+        self.gen.enc.cfg.to_json()
+    }
+
+    /// config.json text of the discriminator (`ElectraForPreTraining`).
+    pub fn discriminator_config_json(&self) -> String {
+        self.disc.enc.cfg.to_json()
+    }
+
     /// Accumulated gradients of both models under Hugging Face names (tests): (generator,
     /// discriminator); the shared embeddings' are in the discriminator's.
     pub fn export_gradients(&self) -> (Vec<u8>, Vec<u8>) {
