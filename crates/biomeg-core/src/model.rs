@@ -322,6 +322,7 @@ impl Encoder {
         for (info, t) in params_mut(&mut e) {
             *t = ld.read(&info)?;
         }
+        check_tied_decoder(&e, st)?;
         Ok(e)
     }
 
@@ -354,6 +355,25 @@ impl Encoder {
     pub fn num_params(&self) -> usize {
         params(self).iter().map(|(_, t)| t.len()).sum()
     }
+}
+
+/// A masked-LM checkpoint that stores its decoder weight (older Hugging Face files do) must hold
+/// the word embeddings there: biomeg's decoder is tied to them, so an untied one cannot load.
+fn check_tied_decoder<S: ByteSource>(e: &Encoder, st: &SafeTensors<S>) -> Result<()> {
+    if e.head.as_ref().map(|h| h.task) != Some(HeadTask::Mlm) {
+        return Ok(());
+    }
+    let names = ["cls.predictions.decoder.weight", "generator_lm_head.weight", "predictions.decoder.weight"];
+    let Some(name) = names.into_iter().find(|n| st.contains(n)) else { return Ok(()) };
+    let dec = st.read(name, &[e.cfg.vocab_size, e.cfg.embedding_size])?;
+    let worst = dec.iter().zip(&e.emb.word).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    if worst > 1e-6 {
+        return Err(CoreError::Config {
+            file: st.file.clone(),
+            msg: format!("{name} differs from the word embeddings (max |diff| {worst:e}); biomeg's masked-LM decoder is tied to them, as Hugging Face's"),
+        });
+    }
+    Ok(())
 }
 
 /// A masked-LM head when the checkpoint has one (`cls.predictions.*` of BERT / Megatron-BERT,

@@ -820,3 +820,34 @@ fn dropout_masks_keep_the_rate_and_are_independent_across_sites_and_neighbours()
         }
     }
 }
+
+#[test]
+fn masked_lm_checkpoint_round_trips_and_an_untied_decoder_is_refused() {
+    use crate::weights::write_safetensors;
+    let enc = tiny_model("bert", 8, HeadTask::Mlm, "mlm", 5);
+    let tr = Trainer::new(enc, TrainOptions::default()).unwrap();
+    let (cfg, w) = (tr.config_json(), tr.export_weights());
+    let back = crate::load_from_bytes(&cfg, "config.json", &w, "model.safetensors").unwrap();
+    assert_eq!(back.head.as_ref().unwrap().task, HeadTask::Mlm);
+    let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(v["architectures"][0], "BertForMaskedLM");
+    // The same file plus a decoder weight: equal to the embeddings loads, different is refused.
+    let st = crate::weights::SafeTensors::open(w.as_slice(), "w").unwrap();
+    let mut names: Vec<String> = st.tensors.keys().cloned().collect();
+    names.sort();
+    let owned: Vec<(String, Vec<usize>, Vec<f32>)> =
+        names.iter().map(|n| (n.clone(), st.tensors[n].shape.clone(), st.read(n, &st.tensors[n].shape.clone()).unwrap())).collect();
+    let word = owned.iter().find(|(n, ..)| n == "bert.embeddings.word_embeddings.weight").unwrap().clone();
+    for (shift, ok) in [(0.0, true), (0.5, false)] {
+        let mut all = owned.clone();
+        all.push(("cls.predictions.decoder.weight".into(), word.1.clone(), word.2.iter().map(|v| v + shift).collect()));
+        let refs: Vec<(&str, &[usize], &[f32])> = all.iter().map(|(n, s, t)| (n.as_str(), s.as_slice(), t.as_slice())).collect();
+        let bytes = write_safetensors(&refs);
+        let r = crate::load_from_bytes(&cfg, "config.json", &bytes, "model.safetensors");
+        match (ok, r) {
+            (true, r) => assert!(r.is_ok()),
+            (false, Ok(_)) => panic!("an untied decoder must be refused"),
+            (false, Err(e)) => assert!(e.to_string().contains("cls.predictions.decoder.weight differs from the word embeddings"), "{e}"),
+        }
+    }
+}
