@@ -7,6 +7,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   data: { summary: 'datasets: fetch, stats', load: () => import('./commands/data.js') },
   vocab: { summary: 'vocabularies: breakout, show, train', load: () => import('./commands/vocab.js') },
   train: { summary: 'fine-tune: ner | re | qa with presets, seeds, resume', load: () => import('./commands/train.js') },
+  pretrain: { summary: 'pre-train: mlm | electra from raw text, from scratch or continued', load: () => import('./commands/pretrain.js') },
+  study: { summary: "the papers' studies at small scale: domain-transfer", load: () => import('./commands/study.js') },
   convert: { summary: 'Megatron-LM / NeMo checkpoints <-> Hugging Face folders', load: () => import('./commands/convert.js') },
 };
 
