@@ -3,7 +3,7 @@
 // input. The objectives' numerics are tested against PyTorch in test/pretrain-objectives.test.mjs
 // and crates/biomeg-core/tests/pretrain_parity.rs; the data pipeline in test/pretrain-data.test.mjs.
 import test from 'ava';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -292,4 +292,60 @@ test('study domain-transfer at toy scale: four arms, a table and plots', async (
   t.is(r.arms[3].pretrain.vocabSize, 30522);
   for (const f of ['study.md', 'study.json', 'mlm-curves.svg', 'f1.svg']) t.true(existsSync(path.join(out, f)), f);
   t.regex(readFileSync(path.join(out, 'study.md'), 'utf8'), /scratch-pubmed-vocab/);
+});
+
+test.serial('a run killed mid-training resumes with --resume and gives the uninterrupted loss curve', async (t) => {
+  const dir = tmp();
+  const corpus = writeCorpus(dir);
+  const cfg = path.join(dir, 'config.json');
+  writeFileSync(cfg, JSON.stringify(TINY));
+  const args = (out) => [
+    path.join(root, 'dist/cli.js'),
+    'pretrain',
+    'mlm',
+    '--corpus',
+    corpus,
+    '--config',
+    cfg,
+    '--vocab',
+    tinyVocab,
+    '--out',
+    out,
+    '--max-steps',
+    '120',
+    '--batch-size',
+    '4',
+    '--max-length',
+    '32',
+    '--holdout-every',
+    '5',
+    '--eval-every',
+    '40',
+    '--eval-sequences',
+    '8',
+    '--save-every',
+    '1',
+    '--quiet',
+  ];
+  const full = path.join(dir, 'full');
+  execFileSync(process.execPath, args(full));
+  const out = path.join(dir, 'killed');
+  const child = spawn(process.execPath, args(out), { stdio: 'ignore' });
+  const progress = path.join(out, 'state', 'progress.json');
+  for (let i = 0; i < 800 && !existsSync(progress); i++) await new Promise((r) => setTimeout(r, 25));
+  await new Promise((r) => setTimeout(r, 100 + Math.random() * 150));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  t.true(existsSync(progress), 'state written before the kill');
+  const at = JSON.parse(readFileSync(progress, 'utf8')).step;
+  t.true(at >= 1 && at < 120, `killed at step ${at}`);
+  execFileSync(process.execPath, [...args(out), '--resume']);
+  t.deepEqual(
+    steps(out).map((x) => x.loss),
+    steps(full).map((x) => x.loss),
+  );
+  t.deepEqual(
+    JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')).final,
+    JSON.parse(readFileSync(path.join(full, 'result.json'), 'utf8')).final,
+  );
 });
