@@ -326,7 +326,9 @@ impl ModelConfig {
             num_hidden_layers: self.layers,
             num_attention_heads: self.heads,
             intermediate_size: self.intermediate,
-            embedding_size: (self.embedding_size != self.hidden || self.is_albert()).then_some(self.embedding_size),
+            // Hugging Face defaults ALBERT and ELECTRA to 128 when the key is absent: always write theirs.
+            embedding_size: (self.embedding_size != self.hidden || self.is_albert() || self.model_type == "electra")
+                .then_some(self.embedding_size),
             num_hidden_groups: self.sharing.map(|s| s.groups),
             inner_group_num: self.sharing.map(|s| s.inner),
             max_position_embeddings: self.max_positions,

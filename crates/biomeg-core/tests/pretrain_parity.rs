@@ -203,14 +203,38 @@ fn electra_generator_and_discriminator_two_joint_adamw_steps_match_pytorch() {
     }
 }
 
-/// A biomeg MLM checkpoint after one step, exported, loads in transformers with the same logits.
+/// Write `dir` (config.json, model.safetensors, the batch and biomeg's logits) and have
+/// transformers load it (scripts/fixtures/make_pretrain_fixtures.py --check-export).
+fn check_in_transformers(py: &str, what: &str, config: &str, weights: &[u8], inp: &Inputs, logits: &[f32]) {
+    let dir = std::env::temp_dir().join(format!("biomeg-export-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    std::fs::write(dir.join("model.safetensors"), weights).unwrap();
+    let f = |v: &[u32]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let (ids, tys, mask) = (f(&inp.ids), f(&inp.tys), inp.mask.iter().map(|&x| x as f32).collect::<Vec<f32>>());
+    let shape = [inp.batch, inp.seq];
+    let lshape = [inp.batch * inp.seq, logits.len() / (inp.batch * inp.seq)];
+    let refs: Vec<(&str, &[usize], &[f32])> =
+        vec![("input_ids", &shape, &ids), ("token_type_ids", &shape, &tys), ("attention_mask", &shape, &mask), ("logits", &lshape, logits)];
+    std::fs::write(dir.join("biomeg_reference.safetensors"), write_safetensors(&refs)).unwrap();
+    let script = root().join("scripts/fixtures/make_pretrain_fixtures.py");
+    let out = std::process::Command::new(py).arg(&script).arg("--check-export").arg(&dir).env("HF_HUB_OFFLINE", "1").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{what}: {}", stdout.trim());
+    assert!(out.status.success(), "{what}: transformers check failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// biomeg checkpoints after one step, exported, load in transformers (AutoModelForMaskedLM;
+/// AutoModelForPreTraining for the ELECTRA discriminator) with no missing or unexpected keys and
+/// the same logits.
 #[test]
-fn exported_masked_lm_loads_in_transformers_with_the_same_logits() {
+fn exported_checkpoints_load_in_transformers_with_the_same_logits() {
     let py = std::env::var("BIOMEG_PYTHON").unwrap_or_else(|_| "/opt/biomeg-py/bin/python".into());
     let has_torch =
         std::process::Command::new(&py).args(["-c", "import torch, transformers"]).output().map(|o| o.status.success()).unwrap_or(false);
     if !has_torch {
-        eprintln!("SKIP exported_masked_lm_loads_in_transformers: no python with torch + transformers at {py} (set BIOMEG_PYTHON)");
+        eprintln!("SKIP exported_checkpoints_load_in_transformers: no python with torch + transformers at {py} (set BIOMEG_PYTHON)");
         return;
     }
     for name in ["tiny-bert-mlm", "tiny-megatron-mlm", "tiny-albert-mlm"] {
@@ -222,26 +246,21 @@ fn exported_masked_lm_loads_in_transformers_with_the_same_logits() {
         let mut tr = Trainer::new(enc, opts(&meta, &cfg)).unwrap();
         tr.train_step(&inp.batch(), &inp.labels).unwrap();
         let logits = tr.eval_logits(&inp.batch()).unwrap();
-        let dir = std::env::temp_dir().join(format!("biomeg-export-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.json"), tr.config_json()).unwrap();
-        std::fs::write(dir.join("model.safetensors"), tr.export_weights()).unwrap();
-        let f = |v: &[u32]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let (ids, tys, mask) = (f(&inp.ids), f(&inp.tys), inp.mask.iter().map(|&x| x as f32).collect::<Vec<f32>>());
-        let shape = [inp.batch, inp.seq];
-        let lshape = [inp.batch * inp.seq, logits.len() / (inp.batch * inp.seq)];
-        let refs: Vec<(&str, &[usize], &[f32])> = vec![
-            ("input_ids", &shape, &ids),
-            ("token_type_ids", &shape, &tys),
-            ("attention_mask", &shape, &mask),
-            ("logits", &lshape, &logits),
-        ];
-        std::fs::write(dir.join("biomeg_reference.safetensors"), write_safetensors(&refs)).unwrap();
-        let script = root().join("scripts/fixtures/make_pretrain_fixtures.py");
-        let out = std::process::Command::new(&py).arg(&script).arg("--check-export").arg(&dir).env("HF_HUB_OFFLINE", "1").output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        eprintln!("{name}: {}", stdout.trim());
-        assert!(out.status.success(), "{name}: transformers check failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        let _ = std::fs::remove_dir_all(&dir);
+        check_in_transformers(&py, name, &tr.config_json(), &tr.export_weights(), &inp, &logits);
     }
+    // ELECTRA from a config alone (embedding_size = hidden for the discriminator), one step.
+    let cfg = r#"{"model_type":"electra","vocab_size":48,"hidden_size":16,"embedding_size":16,"num_hidden_layers":2,"num_attention_heads":2,"intermediate_size":32,"max_position_embeddings":16}"#;
+    let mut tr = ElectraTrainer::from_config(cfg, r#"{"lr":0.01,"generatorFraction":0.5}"#).unwrap();
+    let (bytes, _) = fixture("tiny-electra");
+    let fx = SafeTensors::open(bytes.as_slice(), "tiny-electra").unwrap();
+    let inp = Inputs::read(&fx);
+    tr.train_step(&inp.batch(), &inp.labels, None).unwrap();
+    let b = inp.batch();
+    let (g, d) = (&tr.gen.enc, &tr.disc.enc);
+    let glogits = g.head_logits(&g.forward(&b).unwrap(), b.batch, b.seq).unwrap();
+    let dlogits = d.head_logits(&d.forward(&b).unwrap(), b.batch, b.seq).unwrap();
+    let (gw, gc) = tr.export_generator();
+    check_in_transformers(&py, "electra-generator", &gc, &gw, &inp, &glogits);
+    let (dw, dc) = tr.export_discriminator();
+    check_in_transformers(&py, "electra-discriminator", &dc, &dw, &inp, &dlogits);
 }
