@@ -17,6 +17,7 @@ for (const f of [
   'ts/text/index.ts',
   'ts/train/index.ts',
   'ts/finetune/index.ts',
+  'ts/pretrain/data/index.ts',
   'ts/bench/worker.ts',
   'ts/node/static-server.ts',
 ]) {

@@ -49,6 +49,32 @@ export interface BindingSpecialIds {
 export interface BindingStepResult {
   loss: number;
   counted: number;
+  /** Counted labels whose logit argmax is the label (token, sequence, mlm heads; 0 for qa). */
+  correct: number;
+  updated: boolean;
+  lr: number;
+  gradNorm?: number | null;
+  step: number;
+}
+
+/** TrainSession.evalMetrics: mean loss, counted and correct labels without dropout. */
+export interface BindingEvalResult {
+  loss: number;
+  counted: number;
+  correct: number;
+}
+
+/** What one ElectraSession.step / eval did. */
+export interface BindingElectraStepResult {
+  /** genLoss + discWeight * discLoss. */
+  loss: number;
+  genLoss: number;
+  discLoss: number;
+  masked: number;
+  genCorrect: number;
+  replaced: number;
+  discCounted: number;
+  discCorrect: number;
   updated: boolean;
   lr: number;
   gradNorm?: number | null;
@@ -104,6 +130,14 @@ export interface TrainSessionHandle {
     batch: number,
     seq: number,
   ) => number | Promise<number>;
+  evalMetrics: (
+    ids: Uint32Array,
+    typeIds: Uint32Array,
+    mask: Uint8Array,
+    labels: Int32Array,
+    batch: number,
+    seq: number,
+  ) => BindingEvalResult | Promise<BindingEvalResult>;
   saveState: () => Uint8Array;
   loadState: (bytes: Uint8Array, name: string) => void;
   exportWeights: () => Uint8Array;
@@ -117,6 +151,53 @@ export interface TrainSessionHandle {
 export interface TrainSessionStatic {
   /** config.json text, safetensors bytes (with a task head) and options JSON. */
   fromBytes: (configJson: string, weights: Uint8Array, optionsJson: string) => TrainSessionHandle;
+  /** A randomly initialised encoder from config.json text or a preset name (head from newHead). */
+  fromConfig: (configOrPreset: string, optionsJson: string) => TrainSessionHandle;
+}
+
+/** ELECTRA pre-training (`ElectraSession` class instance): generator + discriminator in Rust. */
+export interface ElectraSessionHandle {
+  /** `sampled`: one replacement token per masked position (else sampled from the generator). */
+  step: (
+    ids: Uint32Array,
+    typeIds: Uint32Array,
+    mask: Uint8Array,
+    labels: Int32Array,
+    batch: number,
+    seq: number,
+    sampled?: Uint32Array | null,
+  ) => BindingElectraStepResult | Promise<BindingElectraStepResult>;
+  eval: (
+    ids: Uint32Array,
+    typeIds: Uint32Array,
+    mask: Uint8Array,
+    labels: Int32Array,
+    batch: number,
+    seq: number,
+    sampled?: Uint32Array | null,
+  ) => BindingElectraStepResult | Promise<BindingElectraStepResult>;
+  saveState: () => Uint8Array;
+  loadState: (bytes: Uint8Array, name: string) => void;
+  exportGenerator: () => Uint8Array;
+  generatorConfig: () => string;
+  exportDiscriminator: () => Uint8Array;
+  discriminatorConfig: () => string;
+  optimizerSteps: () => number;
+  options: () => string;
+}
+
+export interface ElectraSessionStatic {
+  /** Both models random from the discriminator's config.json text; options add discWeight and
+   *  generatorFraction to the TrainSession keys. */
+  fromConfig: (configJson: string, optionsJson: string) => ElectraSessionHandle;
+  /** ElectraForMaskedLM generator and ElectraForPreTraining discriminator files. */
+  fromBytes: (
+    genConfig: string,
+    genWeights: Uint8Array,
+    discConfig: string,
+    discWeights: Uint8Array,
+    optionsJson: string,
+  ) => ElectraSessionHandle;
 }
 
 /** A tokenizer (`Tokenizer` class instance). */
@@ -160,6 +241,7 @@ export interface GemmBenchHandle {
 export interface BindingApi {
   Model: ModelStatic;
   TrainSession: TrainSessionStatic;
+  ElectraSession: ElectraSessionStatic;
   Tokenizer: TokenizerStatic;
   GemmBench: new (m: number, k: number, n: number) => GemmBenchHandle;
 

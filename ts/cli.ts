@@ -9,6 +9,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   train: { summary: 'fine-tune: ner | re | qa with presets, seeds, resume', load: () => import('./commands/train.js') },
   serve: { summary: 'serve the browser demo (examples/web) and bundle over HTTP', load: () => import('./commands/serve.js') },
   quantize: { summary: 'int8 quantization of a model folder (per-channel weights)', load: () => import('./commands/quantize.js') },
+  pretrain: { summary: 'pre-train: mlm | electra from raw text, from scratch or continued', load: () => import('./commands/pretrain.js') },
+  study: { summary: "the papers' studies at small scale: domain-transfer", load: () => import('./commands/study.js') },
   convert: { summary: 'Megatron-LM / NeMo checkpoints <-> Hugging Face folders', load: () => import('./commands/convert.js') },
 };
 

@@ -34,7 +34,30 @@ export { featureLogits } from './tasks/batch.js';
 export { quantizeModel, withQuantization, type Quantization, type QuantizeResult } from './quantize.js';
 export { runtimeInfo, setThreads, matmul, type RuntimeInfoJson } from './runtime.js';
 export * from './text/index.js';
-export { TrainSession, type TrainOptions, type NewHeadOptions, type StepResult, type TrainBatch } from './train/index.js';
+export {
+  TrainSession,
+  ElectraSession,
+  type TrainOptions,
+  type NewHeadOptions,
+  type StepResult,
+  type TrainBatch,
+  type ElectraOptions,
+  type ElectraStepResult,
+} from './train/index.js';
 export * from './finetune/index.js';
 export * from './data/index.js';
 export * from './eval/index.js';
+export { pretrain, type PretrainOptions, type PretrainResult, type HeldOut, type ObjectiveName } from './pretrain/index.js';
+export {
+  prepareCorpus,
+  openShards,
+  readCorpus,
+  splitSentences,
+  maskBatch,
+  type PrepareCorpusOptions,
+  type ShardManifest,
+  type OpenShardsOptions,
+  type ShardBatch,
+  type ShardCursor,
+} from './pretrain/data/index.js';
+export { domainTransfer, type DomainTransferOptions, type DomainTransferResult, type ArmResult } from './study/domain-transfer.js';

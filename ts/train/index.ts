@@ -42,9 +42,11 @@ export interface TrainOptions {
   newHead?: NewHeadOptions;
 }
 
-/** A freshly initialised task head (`TrainOptions.newHead`). */
+/** A freshly initialised task head (`TrainOptions.newHead`). 'mlm' is the masked-LM head of
+ *  BertForMaskedLM (transform normal(0, initStd), LayerNorm 1/0, bias 0; decoder tied to the
+ *  word embeddings; labels are not used). */
 export interface NewHeadOptions {
-  task: 'token' | 'sequence' | 'qa';
+  task: 'token' | 'sequence' | 'qa' | 'mlm';
   /** Label names (token / sequence heads; at least 2). */
   labels?: string[];
   /** 1 or 2 fully-connected layers [1]. */
@@ -63,12 +65,22 @@ export interface StepResult {
   loss: number;
   /** Labels that counted (not -100). */
   counted: number;
+  /** Counted labels whose logit argmax is the label (token, sequence and mlm heads; 0 for qa):
+   *  masked-token accuracy = correct / counted. */
+  correct: number;
   /** True when this batch completed an accumulation window and the weights changed. */
   updated: boolean;
   lr: number;
   gradNorm: number | null;
   /** Optimizer steps taken so far. */
   step: number;
+}
+
+/** `evalMetrics`: mean loss over the counted labels, without dropout. */
+export interface EvalResult {
+  loss: number;
+  counted: number;
+  correct: number;
 }
 
 export interface TrainBatch {
@@ -107,6 +119,15 @@ export class TrainSession {
     return new TrainSession(be, handle, source);
   }
 
+  /** A randomly initialised encoder (pre-training from scratch): config.json text or a preset
+   *  name; BERT init (normal(0, initializer_range), LayerNorm 1/0, biases 0, padding row 0),
+   *  seeded by `opts.seed`. The head comes from `opts.newHead` (e.g. `{ task: 'mlm' }`). */
+  static async fromConfig(configOrPreset: string, opts: TrainOptions = {}, backend?: BackendChoice): Promise<TrainSession> {
+    const be = await loadBackend(backend);
+    const handle = be.call((api) => api.TrainSession.fromConfig(configOrPreset, JSON.stringify(opts)));
+    return new TrainSession(be, handle, 'config');
+  }
+
   private call<T>(fn: (t: TrainSessionHandle) => T): T {
     return this.be.call(() => fn(this.handle));
   }
@@ -121,7 +142,15 @@ export class TrainSession {
   async step(b: TrainBatch, labels: Int32Array): Promise<StepResult> {
     const [ids, tys, mask] = this.filled(b);
     const r = await this.be.callAsync(() => this.handle.step(ids, tys, mask, labels, b.batch, b.seq));
-    return { loss: r.loss, counted: r.counted, updated: r.updated, lr: r.lr, gradNorm: r.gradNorm ?? null, step: r.step };
+    return {
+      loss: r.loss,
+      counted: r.counted,
+      correct: r.correct,
+      updated: r.updated,
+      lr: r.lr,
+      gradNorm: r.gradNorm ?? null,
+      step: r.step,
+    };
   }
 
   /** Head logits without dropout. */
@@ -134,6 +163,14 @@ export class TrainSession {
   async evalLoss(b: TrainBatch, labels: Int32Array): Promise<number> {
     const [ids, tys, mask] = this.filled(b);
     return this.be.callAsync(() => this.handle.evalLoss(ids, tys, mask, labels, b.batch, b.seq));
+  }
+
+  /** Mean loss, counted and correct labels without dropout (an mlm head scores only the
+   *  labelled positions); gradients untouched. */
+  async evalMetrics(b: TrainBatch, labels: Int32Array): Promise<EvalResult> {
+    const [ids, tys, mask] = this.filled(b);
+    const r = await this.be.callAsync(() => this.handle.evalMetrics(ids, tys, mask, labels, b.batch, b.seq));
+    return { loss: r.loss, counted: r.counted, correct: r.correct };
   }
 
   get optimizerSteps(): number {
@@ -180,3 +217,5 @@ export class TrainSession {
     this.loadState(readFileSync(file), file);
   }
 }
+
+export { ElectraSession, type ElectraOptions, type ElectraStepResult } from './electra.js';

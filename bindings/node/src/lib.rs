@@ -3,6 +3,7 @@
 //! returns errors as JS `Error`s with a stable code (see `js_err`).
 #![deny(clippy::all)]
 
+mod electra;
 mod kernels;
 mod model;
 mod text;

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use biomeg_core::train::{StepOutput, TrainError, Trainer};
+use biomeg_core::train::{EvalOutput, StepOutput, TrainError, Trainer};
 use biomeg_core::Batch;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -18,6 +18,8 @@ pub struct StepResult {
     pub loss: f64,
     /// Labels that counted (not -100).
     pub counted: u32,
+    /// Counted labels the logits' argmax got right (token, sequence, mlm heads; 0 for qa).
+    pub correct: u32,
     /// True when this batch completed an accumulation window and the weights were updated.
     pub updated: bool,
     /// Learning rate of that update (else of the next one).
@@ -32,6 +34,7 @@ fn step_result(o: StepOutput, step: u64) -> StepResult {
     StepResult {
         loss: o.loss as f64,
         counted: o.counted as u32,
+        correct: o.correct as u32,
         updated: o.updated,
         lr: o.lr as f64,
         grad_norm: o.grad_norm,
@@ -39,8 +42,21 @@ fn step_result(o: StepOutput, step: u64) -> StepResult {
     }
 }
 
+/// Loss, counted and correct labels without dropout (`evalMetrics`; same fields on wasm).
+#[napi(object)]
+pub struct EvalResult {
+    pub loss: f64,
+    pub counted: u32,
+    /// Counted labels the argmax got right: masked-token accuracy = correct / counted.
+    pub correct: u32,
+}
+
+fn eval_result(o: EvalOutput) -> EvalResult {
+    EvalResult { loss: o.loss as f64, counted: o.counted as u32, correct: o.correct as u32 }
+}
+
 /// Runs `f` with the trainer locked, turning panics into errors.
-fn guarded<T>(t: &Mutex<Trainer>, f: impl FnOnce(&mut Trainer) -> std::result::Result<T, TrainError>) -> napi::Result<T> {
+pub(crate) fn guarded<T, M>(t: &Mutex<M>, f: impl FnOnce(&mut M) -> std::result::Result<T, TrainError>) -> napi::Result<T> {
     let mut g = t.lock().map_err(|_| js_err("BIOMEG_PANIC", "training session is unusable after an earlier internal error"))?;
     guard(|| f(&mut g))
 }
@@ -60,6 +76,14 @@ impl TrainSession {
         Ok(TrainSession { inner: Arc::new(Mutex::new(t)) })
     }
 
+    /// A randomly initialised encoder (pre-training from scratch) from config.json text or a
+    /// preset name, and options JSON; the head from `newHead` (e.g. `{"task":"mlm"}`).
+    #[napi(factory)]
+    pub fn from_config(config_json: String, options_json: String) -> Result<TrainSession> {
+        let t = guard(|| Trainer::from_config(&config_json, &options_json))?;
+        Ok(TrainSession { inner: Arc::new(Mutex::new(t)) })
+    }
+
     /// Forward + backward on one padded batch, and an AdamW update when `accumSteps` batches
     /// have accumulated. Labels: token heads one per token (-100 = ignore), sequence heads one
     /// per sequence, QA heads (start, end) per sequence.
@@ -73,7 +97,7 @@ impl TrainSession {
         batch: u32,
         seq: u32,
     ) -> AsyncTask<StepTask> {
-        self.labelled(ids, type_ids, mask, labels, batch, seq, false)
+        self.labelled(ids, type_ids, mask, labels, batch, seq, Mode::Step)
     }
 
     /// Head logits without dropout ([batch*seq, labels] token/QA, [batch, labels] sequence).
@@ -100,7 +124,21 @@ impl TrainSession {
         batch: u32,
         seq: u32,
     ) -> AsyncTask<StepTask> {
-        self.labelled(ids, type_ids, mask, labels, batch, seq, true)
+        self.labelled(ids, type_ids, mask, labels, batch, seq, Mode::Loss)
+    }
+
+    /// Mean loss, counted and correct labels without dropout; gradients untouched.
+    #[napi(ts_return_type = "Promise<EvalResult>")]
+    pub fn eval_metrics(
+        &self,
+        ids: Uint32Array,
+        type_ids: Uint32Array,
+        mask: Uint8Array,
+        labels: Int32Array,
+        batch: u32,
+        seq: u32,
+    ) -> AsyncTask<StepTask> {
+        self.labelled(ids, type_ids, mask, labels, batch, seq, Mode::Metrics)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -112,10 +150,10 @@ impl TrainSession {
         labels: Int32Array,
         batch: u32,
         seq: u32,
-        eval: bool,
+        mode: Mode,
     ) -> AsyncTask<StepTask> {
         let (ids, type_ids, mask, labels) = (ids.to_vec(), type_ids.to_vec(), mask.to_vec(), labels.to_vec());
-        AsyncTask::new(StepTask { t: self.inner.clone(), ids, type_ids, mask, labels, batch: batch as usize, seq: seq as usize, eval })
+        AsyncTask::new(StepTask { t: self.inner.clone(), ids, type_ids, mask, labels, batch: batch as usize, seq: seq as usize, mode })
     }
 
     /// Weights, AdamW moments and counters as safetensors bytes (for --resume).
@@ -163,34 +201,44 @@ pub struct StepTask {
     labels: Vec<i32>,
     batch: usize,
     seq: usize,
-    eval: bool,
+    mode: Mode,
+}
+
+#[derive(Clone, Copy)]
+pub enum Mode {
+    Step,
+    Loss,
+    Metrics,
 }
 
 pub enum StepOut {
     Step(StepResult),
     Loss(f64),
+    Metrics(EvalResult),
 }
 
 impl Task for StepTask {
     type Output = StepOut;
-    type JsValue = Either<StepResult, f64>;
+    type JsValue = Either3<StepResult, f64, EvalResult>;
 
     fn compute(&mut self) -> napi::Result<StepOut> {
-        let (ids, tys, mask, labels, eval) = (&self.ids, &self.type_ids, &self.mask, &self.labels, self.eval);
+        let (ids, tys, mask, labels, mode) = (&self.ids, &self.type_ids, &self.mask, &self.labels, self.mode);
         let b = Batch { ids, type_ids: tys, mask, batch: self.batch, seq: self.seq };
-        guarded(&self.t, |t| {
-            if eval {
-                return Ok(StepOut::Loss(t.eval_loss(&b, labels)? as f64));
+        guarded(&self.t, |t| match mode {
+            Mode::Loss => Ok(StepOut::Loss(t.eval_loss(&b, labels)? as f64)),
+            Mode::Metrics => Ok(StepOut::Metrics(eval_result(t.eval_metrics(&b, labels)?))),
+            Mode::Step => {
+                let o = t.train_step(&b, labels)?;
+                Ok(StepOut::Step(step_result(o, t.step)))
             }
-            let o = t.train_step(&b, labels)?;
-            Ok(StepOut::Step(step_result(o, t.step)))
         })
     }
 
     fn resolve(&mut self, _env: Env, out: StepOut) -> napi::Result<Self::JsValue> {
         Ok(match out {
-            StepOut::Step(s) => Either::A(s),
-            StepOut::Loss(l) => Either::B(l),
+            StepOut::Step(s) => Either3::A(s),
+            StepOut::Loss(l) => Either3::B(l),
+            StepOut::Metrics(m) => Either3::C(m),
         })
     }
 }

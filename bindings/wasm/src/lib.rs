@@ -2,6 +2,7 @@
 //! exporting the same names and signatures as the Node binding.
 use wasm_bindgen::prelude::*;
 
+mod electra;
 mod kernels;
 mod model;
 mod text;
@@ -37,7 +38,9 @@ export interface RuntimeInfo { simd: string; simdAvailable: Array<string>; threa
 export interface ForwardOutput { hidden: Float32Array; logits: Float32Array | null }
 export interface Encoded { ids: Uint32Array; offsets: Uint32Array; wordIds: Uint32Array; tokens: Array<string> }
 export interface SpecialIds { cls: number | null; sep: number | null; pad: number | null; unk: number | null; mask: number | null }
-export interface StepResult { loss: number; counted: number; updated: boolean; lr: number; gradNorm: number | null; step: number }
+export interface StepResult { loss: number; counted: number; correct: number; updated: boolean; lr: number; gradNorm: number | null; step: number }
+export interface EvalResult { loss: number; counted: number; correct: number }
+export interface ElectraStepResult { loss: number; genLoss: number; discLoss: number; masked: number; genCorrect: number; replaced: number; discCounted: number; discCorrect: number; updated: boolean; lr: number; gradNorm: number | null; step: number }
 "#;
 
 thread_local! {

@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::coded;
 
-fn set(obj: &Object, key: &str, value: JsValue) {
+pub(crate) fn set(obj: &Object, key: &str, value: JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
 }
 
@@ -25,6 +25,11 @@ impl TrainSession {
         Ok(TrainSession { inner: Trainer::from_bytes(configJson, weights, optionsJson).map_err(coded)? })
     }
 
+    #[wasm_bindgen(js_name = fromConfig)]
+    pub fn from_config(configJson: &str, optionsJson: &str) -> Result<TrainSession, JsValue> {
+        Ok(TrainSession { inner: Trainer::from_config(configJson, optionsJson).map_err(coded)? })
+    }
+
     /// Returns `{ loss, counted, updated, lr, gradNorm, step }` as on Node.
     #[wasm_bindgen(unchecked_return_type = "StepResult")]
     pub fn step(&mut self, ids: &[u32], typeIds: &[u32], mask: &[u8], labels: &[i32], batch: u32, seq: u32) -> Result<JsValue, JsValue> {
@@ -33,6 +38,7 @@ impl TrainSession {
         let obj = Object::new();
         set(&obj, "loss", JsValue::from_f64(o.loss as f64));
         set(&obj, "counted", JsValue::from_f64(o.counted as f64));
+        set(&obj, "correct", JsValue::from_f64(o.correct as f64));
         set(&obj, "updated", JsValue::from_bool(o.updated));
         set(&obj, "lr", JsValue::from_f64(o.lr as f64));
         set(&obj, "gradNorm", o.grad_norm.map_or(JsValue::NULL, JsValue::from_f64));
@@ -50,6 +56,26 @@ impl TrainSession {
     pub fn eval_loss(&self, ids: &[u32], typeIds: &[u32], mask: &[u8], labels: &[i32], batch: u32, seq: u32) -> Result<f64, JsValue> {
         let b = Batch { ids, type_ids: typeIds, mask, batch: batch as usize, seq: seq as usize };
         self.inner.eval_loss(&b, labels).map(|l| l as f64).map_err(coded)
+    }
+
+    /// Returns `{ loss, counted, correct }` as on Node.
+    #[wasm_bindgen(js_name = evalMetrics, unchecked_return_type = "EvalResult")]
+    pub fn eval_metrics(
+        &self,
+        ids: &[u32],
+        typeIds: &[u32],
+        mask: &[u8],
+        labels: &[i32],
+        batch: u32,
+        seq: u32,
+    ) -> Result<JsValue, JsValue> {
+        let b = Batch { ids, type_ids: typeIds, mask, batch: batch as usize, seq: seq as usize };
+        let o = self.inner.eval_metrics(&b, labels).map_err(coded)?;
+        let obj = Object::new();
+        set(&obj, "loss", JsValue::from_f64(o.loss as f64));
+        set(&obj, "counted", JsValue::from_f64(o.counted as f64));
+        set(&obj, "correct", JsValue::from_f64(o.correct as f64));
+        Ok(obj.into())
     }
 
     #[wasm_bindgen(js_name = saveState)]

@@ -21,6 +21,10 @@ pub enum HeadTask {
     Qa,
     /// ELECTRA replaced-token-detection head (one logit per token).
     Discriminator,
+    /// Masked-LM head: transform (dense, activation, LayerNorm) then the decoder tied to the word
+    /// embeddings plus a bias (BertForMaskedLM, MegatronBertForMaskedLM, ElectraForMaskedLM,
+    /// AlbertForMaskedLM); one logit per vocabulary entry.
+    Mlm,
 }
 
 impl HeadTask {
@@ -30,6 +34,7 @@ impl HeadTask {
             HeadTask::Sequence => "sequence",
             HeadTask::Qa => "qa",
             HeadTask::Discriminator => "discriminator",
+            HeadTask::Mlm => "mlm",
         }
     }
 }
@@ -46,6 +51,42 @@ pub struct HeadConfig {
     /// A 1-FC sequence head behind BERT's pooler (dense + tanh on [CLS]), as Hugging Face's
     /// *ForSequenceClassification; found from the tensor names when loading.
     pub pooled: bool,
+}
+
+impl HeadConfig {
+    /// The masked-LM head of a `model_type` encoder: transform to the embedding size `e` (the
+    /// decoder is the [vocab, e] word-embedding table), with config.json's hidden_act, except
+    /// ELECTRA's generator, whose transform is always GELU (ElectraGeneratorPredictions).
+    pub fn mlm(model_type: &str, e: usize, vocab: usize, hidden_act: Act) -> HeadConfig {
+        let act = if model_type == "electra" { Act::Gelu } else { hidden_act };
+        HeadConfig {
+            task: HeadTask::Mlm,
+            layers: 1,
+            hidden: e,
+            num_labels: vocab,
+            activation: Some(act.hidden_act_name().into()),
+            pooled: false,
+        }
+    }
+}
+
+/// The Hugging Face class a checkpoint of this model type and head loads as (config.json's
+/// `architectures`); None for heads only biomeg reads (2-FC heads, token/sequence via biomeg_head).
+pub fn hf_architecture(cfg: &ModelConfig) -> Option<String> {
+    let base = match cfg.model_type.as_str() {
+        "bert" => "Bert",
+        "megatron-bert" | "megatron_bert" => "MegatronBert",
+        "electra" => "Electra",
+        "albert" => "Albert",
+        _ => return None,
+    };
+    let suffix = match cfg.head.as_ref().map(|h| (h.task, h.layers)) {
+        None => "Model",
+        Some((HeadTask::Mlm, _)) => "ForMaskedLM",
+        Some((HeadTask::Discriminator, _)) => "ForPreTraining",
+        _ => return None,
+    };
+    Some(format!("{base}{suffix}"))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -183,22 +224,28 @@ impl ModelConfig {
                 if !(1..=2).contains(&h.layers) {
                     return Err(bad(format!("biomeg_head.layers must be 1 or 2, got {}", h.layers)));
                 }
-                if let Some(a) = h.activation.as_deref().filter(|a| !["relu", "gelu", "tanh"].contains(a)) {
+                if let Some(a) = h.activation.as_deref().filter(|a| h.task != HeadTask::Mlm && !["relu", "gelu", "tanh"].contains(a)) {
                     return Err(bad(format!("biomeg_head.activation '{a}' is not one of relu, gelu, tanh")));
                 }
                 let n = match h.task {
                     HeadTask::Qa => 2,
                     HeadTask::Discriminator => 1,
+                    HeadTask::Mlm => v.vocab_size,
                     _ => num_labels,
                 };
-                Some(HeadConfig {
-                    task: h.task,
-                    layers: h.layers,
-                    hidden: h.hidden,
-                    num_labels: n,
-                    activation: h.activation,
-                    pooled: false,
-                })
+                if h.task == HeadTask::Mlm {
+                    let e = v.embedding_size.unwrap_or(if albert { 128 } else { hidden });
+                    Some(HeadConfig::mlm(&v.model_type, e, v.vocab_size, act))
+                } else {
+                    Some(HeadConfig {
+                        task: h.task,
+                        layers: h.layers,
+                        hidden: h.hidden,
+                        num_labels: n,
+                        activation: h.activation,
+                        pooled: false,
+                    })
+                }
             }
         };
         Ok(ModelConfig {
@@ -279,7 +326,9 @@ impl ModelConfig {
             num_hidden_layers: self.layers,
             num_attention_heads: self.heads,
             intermediate_size: self.intermediate,
-            embedding_size: (self.embedding_size != self.hidden || self.is_albert()).then_some(self.embedding_size),
+            // Hugging Face defaults ALBERT and ELECTRA to 128 when the key is absent: always write theirs.
+            embedding_size: (self.embedding_size != self.hidden || self.is_albert() || self.model_type == "electra")
+                .then_some(self.embedding_size),
             num_hidden_groups: self.sharing.map(|s| s.groups),
             inner_group_num: self.sharing.map(|s| s.inner),
             max_position_embeddings: self.max_positions,
@@ -287,6 +336,7 @@ impl ModelConfig {
             layer_norm_eps: self.eps,
             hidden_act: Some(self.act.hidden_act_name().into()),
             id2label: self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect(),
+            architectures: hf_architecture(self).map(|a| vec![a]),
             num_labels: Some(self.num_labels),
             biomeg_head: self.head.as_ref().map(|h| HeadJson {
                 task: h.task,
@@ -326,6 +376,8 @@ struct HfConfig {
     id2label: BTreeMap<String, String>,
     #[serde(default)]
     num_labels: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    architectures: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     biomeg_head: Option<HeadJson>,
 }

@@ -19,12 +19,12 @@ use std::borrow::Cow;
 use crate::config::{Arch, HeadTask, ModelConfig};
 use crate::error::{CoreError, Result};
 use crate::kernels::attention::{attention_with, AttnShape, Dropout};
-use crate::kernels::dispatch::matmul_weight;
+use crate::kernels::dispatch::{matmul, matmul_weight};
 use crate::kernels::fused::{add_bias, bias_act, bias_residual, bias_residual_layer_norm};
 use crate::kernels::gemm::MatRef;
-use crate::kernels::ops::{act_in_place, add_assign, layer_norm, mix64};
+use crate::kernels::ops::{act_in_place, add_assign, fill_rows, layer_norm, mix64};
 use crate::kernels::profile::{scope, Op};
-use crate::model::{Act, Batch, Encoder, HeadKind, LayerNorm, Linear};
+use crate::model::{Act, Batch, Encoder, Head, HeadKind, LayerNorm, Linear};
 use crate::train::ops::{act_forward, dropout, layer_norm_forward, LnCache};
 
 /// Dropout probabilities and the seed of this micro-batch (p = 0 turns a site off).
@@ -86,6 +86,10 @@ pub(crate) struct HeadCache {
     pub pre: Vec<f32>,
     pub act: Vec<f32>,
     pub act_in: Vec<f32>,
+    /// Masked LM: the transform's LayerNorm and the positions (rows of [batch*seq]) the logits
+    /// were computed for (None = every position).
+    pub ln: Option<LnCache>,
+    pub sel: Option<Vec<usize>>,
 }
 
 /// Everything the backward pass reads.
@@ -183,17 +187,32 @@ impl Encoder {
     }
 
     /// Head logits from a last hidden state: [batch*seq, labels] for token-level heads
-    /// (token, qa as start/end pairs, discriminator), [batch, labels] for sequence heads.
+    /// (token, qa as start/end pairs, discriminator), [batch*seq, vocab] for a masked-LM head,
+    /// [batch, labels] for sequence heads.
     pub fn head_logits(&self, hidden: &[f32], batch: usize, seq: usize) -> Result<Vec<f32>> {
         if self.head.is_none() {
-            return Err(CoreError::Input("this model has no task head (load a checkpoint with a classifier / qa_outputs)".into()));
+            return Err(CoreError::Input(
+                "this model has no task head (load a checkpoint with a classifier / qa_outputs / masked-LM head)".into(),
+            ));
         }
         Ok(self.run_head(hidden, batch, seq, DropCfg::OFF, None))
+    }
+
+    /// MLM logits [rows.len(), vocab] at positions `rows` of a last hidden state (no dropout).
+    pub fn mlm_logits_at(&self, hidden: &[f32], rows: &[usize]) -> Vec<f32> {
+        self.run_mlm(hidden, 0, Some(rows), None)
     }
 
     /// Training forward: head logits and the cache backward needs, with dropout `d`. The model
     /// must have a head.
     pub fn forward_train(&self, b: &Batch, d: DropCfg) -> Result<(Vec<f32>, Cache)> {
+        self.forward_train_rows(b, d, None)
+    }
+
+    /// As `forward_train`; a masked-LM head computes logits only for positions `rows` (indices
+    /// into [batch*seq], e.g. the masked ones), [rows.len(), vocab]: the decoder GEMM is the
+    /// largest of a small model, and 85 % of positions carry no MLM label.
+    pub fn forward_train_rows(&self, b: &Batch, d: DropCfg, rows: Option<&[usize]>) -> Result<(Vec<f32>, Cache)> {
         b.check(&self.cfg)?;
         let mut c = Cache {
             batch: b.batch,
@@ -210,7 +229,7 @@ impl Encoder {
         };
         let x = self.run(b, d, Some(&mut c));
         let mut head = HeadCache::default();
-        let logits = self.run_head(&x, b.batch, b.seq, d, Some(&mut head));
+        let logits = self.run_head_rows(&x, b.batch, b.seq, d, Some(&mut head), rows);
         c.head = head;
         Ok((logits, c))
     }
@@ -351,8 +370,45 @@ impl Encoder {
 
     /// The head on a last hidden state; fills `cache` when given.
     fn run_head(&self, x: &[f32], batch: usize, seq: usize, d: DropCfg, cache: Option<&mut HeadCache>) -> Vec<f32> {
+        self.run_head_rows(x, batch, seq, d, cache, None)
+    }
+
+    /// Masked-LM head on positions `sel` of `x` (all when None): transform, activation,
+    /// LayerNorm, then x E^T + bias with the word embeddings E (no dropout, as Hugging Face).
+    fn run_mlm(&self, x: &[f32], rows_all: usize, sel: Option<&[usize]>, cache: Option<&mut HeadCache>) -> Vec<f32> {
+        let Some(Head { kind: HeadKind::Mlm { transform, act, ln, bias }, .. }) = &self.head else { unreachable!("an MLM head") };
+        let (h, e, v) = (self.cfg.hidden, transform.out, bias.len());
+        let (rows, xin): (usize, Cow<[f32]>) = match sel {
+            Some(s) => (s.len(), s.iter().flat_map(|&r| x[r * h..(r + 1) * h].iter().copied()).collect::<Vec<_>>().into()),
+            None => (rows_all, x.into()),
+        };
+        let pre = linear_forward(transform, &xin, rows);
+        let a = act_forward(*act, &pre);
+        let (z, lnc) = layer_norm_forward(&a, &ln.g, &ln.b, self.cfg.eps);
+        let mut logits = vec![0f32; rows * v];
+        fill_rows(&mut logits, bias);
+        matmul(rows, v, e, MatRef::row_major(&z, e), MatRef::transposed(&self.emb.word, e), &mut logits, v, true);
+        if let Some(c) = cache {
+            *c = HeadCache { rows, x: xin.into_owned(), pre, act: a, act_in: z, ln: Some(lnc), sel: sel.map(<[usize]>::to_vec) };
+        }
+        logits
+    }
+
+    /// `run_head`, with an MLM head's positions restricted to `sel`.
+    fn run_head_rows(
+        &self,
+        x: &[f32],
+        batch: usize,
+        seq: usize,
+        d: DropCfg,
+        cache: Option<&mut HeadCache>,
+        sel: Option<&[usize]>,
+    ) -> Vec<f32> {
         let head = self.head.as_ref().expect("callers check the head");
         let _p = scope(Op::Head);
+        if head.task == HeadTask::Mlm {
+            return self.run_mlm(x, batch * seq, sel, cache);
+        }
         let h = self.cfg.hidden;
         let (rows, mut xin): (usize, Cow<[f32]>) = match head.task {
             HeadTask::Sequence => {
@@ -365,6 +421,7 @@ impl Encoder {
             HeadKind::Single(l) => (l, None),
             HeadKind::Pooled { pooler, classifier } => (pooler, Some((classifier, Act::Tanh))),
             HeadKind::Double { dense, out, act } => (dense, Some((out, *act))),
+            HeadKind::Mlm { .. } => unreachable!("handled by run_mlm"),
         };
         // The pooler sees undropped [CLS] states, as in Hugging Face.
         if !matches!(head.kind, HeadKind::Pooled { .. }) && d.head > 0.0 {
@@ -384,7 +441,7 @@ impl Encoder {
                 }
                 let logits = linear_forward(last, &act_in, rows);
                 if cache.is_some() {
-                    hc = HeadCache { rows, x: xin.into_owned(), pre: y, act: a, act_in };
+                    hc = HeadCache { rows, x: xin.into_owned(), pre: y, act: a, act_in, ..Default::default() };
                 }
                 logits
             }

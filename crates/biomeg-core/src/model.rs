@@ -85,6 +85,9 @@ pub enum HeadKind {
     Pooled { pooler: Linear, classifier: Linear },
     /// dense -> activation -> out (2-FC heads; ELECTRA's discriminator head).
     Double { dense: Linear, out: Linear, act: Act },
+    /// Masked LM: dense (hidden -> embedding size) -> activation -> LayerNorm, then logits =
+    /// x E^T + bias with E the word-embedding table (tied decoder: no weight of its own).
+    Mlm { transform: Linear, act: Act, ln: LayerNorm, bias: Vec<f32> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,7 +234,10 @@ impl Head {
     /// The head `hc` describes on an encoder of width `hidden`, buffers empty.
     fn skeleton(hc: &HeadConfig, hidden: usize) -> Head {
         let n = hc.num_labels;
-        let kind = if hc.layers == 2 {
+        let kind = if hc.task == HeadTask::Mlm {
+            let act = hc.activation.as_deref().and_then(Act::from_hidden_act).unwrap_or(Act::Gelu);
+            HeadKind::Mlm { transform: Linear::empty(hidden, hc.hidden), act, ln: LayerNorm::empty(), bias: Vec::new() }
+        } else if hc.layers == 2 {
             let d = if hc.hidden == 0 { hidden } else { hc.hidden };
             HeadKind::Double { dense: Linear::empty(hidden, d), out: Linear::empty(d, n), act: Act::from_name(hc.activation.as_deref()) }
         } else if hc.pooled {
@@ -246,8 +252,8 @@ impl Head {
     pub fn initialised(hc: &HeadConfig, hidden: usize, std: f32, seed: u64) -> Head {
         let mut head = Head::skeleton(hc, hidden);
         let mut rng = Rng::new(seed);
-        // Only shapes and init kinds are read here, so the pooler's name does not matter.
-        for (info, t) in head_params_mut(&mut head, "pooler") {
+        // Only shapes and init kinds are read here, so the names do not matter.
+        for (info, t) in head_params_mut(&mut head, "bert") {
             *t = info.init_values(std, &mut rng);
         }
         head
@@ -316,6 +322,7 @@ impl Encoder {
         for (info, t) in params_mut(&mut e) {
             *t = ld.read(&info)?;
         }
+        check_tied_decoder(&e, st)?;
         Ok(e)
     }
 
@@ -332,10 +339,61 @@ impl Encoder {
         Ok(e)
     }
 
+    /// Hugging Face's BERT init, seeded: every embedding table and Linear weight normal(0,
+    /// `std`) from one stream in schema order, LayerNorm gains 1, biases and shifts 0.
+    pub fn initialised(cfg: ModelConfig, std: f32, seed: u64) -> Result<Self> {
+        cfg.check_fits_memory("config")?;
+        let mut rng = Rng::new(seed);
+        let mut e = Encoder::skeleton(cfg);
+        for (info, t) in params_mut(&mut e) {
+            *t = info.init_values(std, &mut rng);
+        }
+        Ok(e)
+    }
+
     /// Number of f32 parameters held.
     pub fn num_params(&self) -> usize {
         params(self).iter().map(|(_, t)| t.len()).sum()
     }
+}
+
+/// A masked-LM checkpoint that stores its decoder weight (older Hugging Face files do) must hold
+/// the word embeddings there: biomeg's decoder is tied to them, so an untied one cannot load.
+fn check_tied_decoder<S: ByteSource>(e: &Encoder, st: &SafeTensors<S>) -> Result<()> {
+    if e.head.as_ref().map(|h| h.task) != Some(HeadTask::Mlm) {
+        return Ok(());
+    }
+    let names = ["cls.predictions.decoder.weight", "generator_lm_head.weight", "predictions.decoder.weight"];
+    let Some(name) = names.into_iter().find(|n| st.contains(n)) else { return Ok(()) };
+    let dec = st.read(name, &[e.cfg.vocab_size, e.cfg.embedding_size])?;
+    let worst = dec.iter().zip(&e.emb.word).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    if worst > 1e-6 {
+        return Err(CoreError::Config {
+            file: st.file.clone(),
+            msg: format!("{name} differs from the word embeddings (max |diff| {worst:e}); biomeg's masked-LM decoder is tied to them, as Hugging Face's"),
+        });
+    }
+    Ok(())
+}
+
+/// A masked-LM head when the checkpoint has one (`cls.predictions.*` of BERT / Megatron-BERT,
+/// `generator_predictions.*` of ELECTRA's generator, `predictions.*` of ALBERT) and no
+/// fine-tuning head (classifier, qa_outputs, discriminator), which takes precedence.
+fn mlm_head<S: ByteSource>(cfg: &ModelConfig, st: &SafeTensors<S>) -> Option<HeadConfig> {
+    let fine_tuning = [
+        "classifier.weight",
+        "classifier.dense.weight",
+        "qa_outputs.weight",
+        "qa_outputs.dense.weight",
+        "discriminator_predictions.dense.weight",
+    ];
+    if fine_tuning.iter().any(|n| st.contains(n)) {
+        return None;
+    }
+    let [dense, _, _] = crate::params::mlm_names(&cfg.model_type);
+    let declared = cfg.head.as_ref().is_some_and(|h| h.task == HeadTask::Mlm);
+    (declared || st.contains(&format!("{dense}.weight")))
+        .then(|| HeadConfig::mlm(&cfg.model_type, cfg.embedding_size, cfg.vocab_size, cfg.act))
 }
 
 /// The task head of a checkpoint: from config's biomeg_head and the tensor names
@@ -350,6 +408,9 @@ fn detect_head<S: ByteSource>(cfg: &ModelConfig, st: &SafeTensors<S>, prefix: &s
         .into_iter()
         .any(|p| has(&format!("{p}.weight")));
     let declared = cfg.head.as_ref();
+    if let Some(hc) = mlm_head(cfg, st) {
+        return Ok(Some(hc));
+    }
     let (task, base) = if has("discriminator_predictions.dense.weight") {
         (HeadTask::Discriminator, "discriminator_predictions")
     } else if has("qa_outputs.weight") || has("qa_outputs.dense.weight") {

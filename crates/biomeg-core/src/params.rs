@@ -60,7 +60,17 @@ fn head_names(task: HeadTask) -> (&'static str, &'static str) {
     match task {
         HeadTask::Qa => ("qa_outputs", "out_proj"),
         HeadTask::Discriminator => ("discriminator_predictions", "dense_prediction"),
-        HeadTask::Token | HeadTask::Sequence => ("classifier", "out_proj"),
+        HeadTask::Token | HeadTask::Sequence | HeadTask::Mlm => ("classifier", "out_proj"),
+    }
+}
+
+/// Module names of the masked-LM head (transform dense, transform LayerNorm, decoder bias) in
+/// Hugging Face's *ForMaskedLM of `model_type`. The decoder weight is the word-embedding table.
+pub fn mlm_names(model_type: &str) -> [&'static str; 3] {
+    match model_type {
+        "electra" => ["generator_predictions.dense", "generator_predictions.LayerNorm", "generator_lm_head.bias"],
+        "albert" => ["predictions.dense", "predictions.LayerNorm", "predictions.bias"],
+        _ => ["cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias"],
     }
 }
 
@@ -88,8 +98,8 @@ fn layer_names(cfg: &ModelConfig, k: usize) -> [String; 6] {
 }
 
 /// The pooler's module name: ALBERT's is one Linear named `pooler`, BERT's `pooler.dense`.
-pub fn pooler_name(cfg: &ModelConfig) -> &'static str {
-    if cfg.is_albert() {
+pub fn pooler_name(model_type: &str) -> &'static str {
+    if model_type == "albert" {
         "pooler"
     } else {
         "pooler.dense"
@@ -128,19 +138,28 @@ macro_rules! visitors {
                 $push_ln(&mut out, "encoder.ln", ln, h);
             }
             if let Some(hd) = head {
-                out.extend($head_params(hd, pooler_name(cfg)));
+                out.extend($head_params(hd, &cfg.model_type));
             }
             out
         }
 
         /// The task head's tensors alone, in the same order as at the end of the encoder's list;
-        /// `pooler` names a pooled head's pooler (`pooler_name`).
-        pub fn $head_params<'a>(hd: &'a $($m)* Head, pooler: &str) -> Vec<(ParamInfo, &'a $($m)* Vec<f32>)> {
+        /// `model_type` picks the names (`pooler_name`, `mlm_names`).
+        pub fn $head_params<'a>(hd: &'a $($m)* Head, model_type: &str) -> Vec<(ParamInfo, &'a $($m)* Vec<f32>)> {
             let (first, second) = head_names(hd.task);
             let lins: Vec<(String, & $($m)* Linear)> = match & $($m)* hd.kind {
                 HeadKind::Single(l) => vec![(first.to_string(), l)],
-                HeadKind::Pooled { pooler: p, classifier } => vec![(pooler.to_string(), p), (first.to_string(), classifier)],
+                HeadKind::Pooled { pooler: p, classifier } => vec![(pooler_name(model_type).to_string(), p), (first.to_string(), classifier)],
                 HeadKind::Double { dense, out, .. } => vec![(format!("{first}.dense"), dense), (format!("{first}.{second}"), out)],
+                HeadKind::Mlm { transform, ln, bias, .. } => {
+                    let [dense, norm, b] = mlm_names(model_type);
+                    let (dim, vocab) = (transform.out, hd.num_labels);
+                    let mut v = Vec::new();
+                    $push_linear(&mut v, dense, transform);
+                    $push_ln(&mut v, norm, ln, dim);
+                    v.push((ParamInfo { name: b.to_string(), shape: vec![vocab], decay: false, init: Init::Zeros }, bias));
+                    return v;
+                }
             };
             let mut v = Vec::new();
             for (name, l) in lins {

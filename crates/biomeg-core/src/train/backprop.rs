@@ -6,8 +6,10 @@ use super::attention::attention_backward;
 use super::ops::*;
 use crate::config::{Arch, HeadTask};
 use crate::forward::{attn_shape, mlp_dropout, site_layer, Cache, DropCfg, HeadCache, SITE_EMB, SITE_HEAD0, SITE_HEAD1};
+use crate::kernels::dispatch::matmul;
+use crate::kernels::gemm::MatRef;
 use crate::kernels::ops::add_assign;
-use crate::model::{Act, Encoder, HeadKind};
+use crate::model::{Act, Encoder, Head, HeadKind};
 
 /// Backward from d(logits); adds every parameter gradient into `g` (same shape as `enc`). The
 /// word-embedding row of `pad_id` gets no gradient (nn.Embedding's padding_idx, as in HF BERT).
@@ -83,8 +85,40 @@ pub fn backward(enc: &Encoder, g: &mut Encoder, mut c: Cache, dlogits: &[f32], p
     }
 }
 
+/// Masked-LM head backward: the tied decoder's gradient dlogits^T z goes into the word-embedding
+/// gradient (all rows, [PAD]'s too, as autograd does for a tied weight), the bias gets the
+/// column sums; returns d(hidden) over all [batch*seq] positions (zero where no logits were taken).
+fn mlm_backward(enc: &Encoder, g: &mut Encoder, hc: &HeadCache, dlogits: &[f32], t: usize) -> Vec<f32> {
+    let Some(Head { kind: HeadKind::Mlm { transform, act, ln, bias }, .. }) = &enc.head else { unreachable!("an MLM head") };
+    let Encoder { emb: gemb, head: ghead, .. } = g;
+    let Some(Head { kind: HeadKind::Mlm { transform: gt, ln: gln, bias: gbias, .. }, .. }) = ghead else {
+        unreachable!("gradient head mirrors the model head")
+    };
+    let (h, e, v, rows) = (enc.cfg.hidden, transform.out, bias.len(), hc.rows);
+    // d(word) [v, e] += dlogits^T [v, rows] z [rows, e]; d(bias) = column sums of dlogits.
+    matmul(v, e, rows, MatRef::transposed(dlogits, v), MatRef::row_major(&hc.act_in, e), &mut gemb.word, e, true);
+    for row in dlogits.chunks_exact(v) {
+        add_assign(gbias, row);
+    }
+    // dz [rows, e] = dlogits [rows, v] E [v, e].
+    let mut dz = vec![0f32; rows * e];
+    matmul(rows, e, v, MatRef::row_major(dlogits, v), MatRef::row_major(&enc.emb.word, e), &mut dz, e, false);
+    let mut da = layer_norm_backward(hc.ln.as_ref().expect("kept when training"), &ln.g, &mut gln.g, &mut gln.b, &dz);
+    act_backward(*act, &hc.pre, &hc.act, &mut da);
+    let dx = linear_backward(transform, &mut gt.w, &mut gt.b, &hc.x, &da, rows, true).unwrap();
+    let Some(sel) = &hc.sel else { return dx };
+    let mut full = vec![0f32; t * h];
+    for (i, &r) in sel.iter().enumerate() {
+        full[r * h..(r + 1) * h].copy_from_slice(&dx[i * h..(i + 1) * h]);
+    }
+    full
+}
+
 fn head_backward(enc: &Encoder, g: &mut Encoder, hc: &HeadCache, dlogits: &[f32], batch: usize, seq: usize, dc: DropCfg) -> Vec<f32> {
     let head = enc.head.as_ref().unwrap();
+    if head.task == HeadTask::Mlm {
+        return mlm_backward(enc, g, hc, dlogits, batch * seq);
+    }
     let task = head.task;
     let gh = g.head.as_mut().unwrap();
     let rows = hc.rows;

@@ -8,7 +8,7 @@ use crate::model::{Act, Encoder, Head};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `{"task": "token"|"sequence"|"qa", "labels": [...], "layers": 1|2, "hidden": D,
+/// `{"task": "token"|"sequence"|"qa"|"mlm", "labels": [...], "layers": 1|2, "hidden": D,
 ///   "activation": "relu"|"gelu"|"tanh", "seed": N, "initStd": s}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "NewHeadJson", rename_all = "camelCase")]
@@ -56,16 +56,17 @@ impl TryFrom<NewHeadJson> for NewHead {
     type Error = String;
     fn try_from(j: NewHeadJson) -> Result<Self, String> {
         let task = match j.task.as_deref() {
-            None => return Err("newHead.task is required (token, sequence or qa)".into()),
+            None => return Err("newHead.task is required (token, sequence, qa or mlm)".into()),
             Some("token") => HeadTask::Token,
             Some("sequence") => HeadTask::Sequence,
             Some("qa") => HeadTask::Qa,
-            Some(t) => return Err(format!("newHead.task must be one of token, sequence, qa; got \"{t}\"")),
+            Some("mlm") => HeadTask::Mlm,
+            Some(t) => return Err(format!("newHead.task must be one of token, sequence, qa, mlm; got \"{t}\"")),
         };
         if !(1..=2).contains(&j.layers) {
             return Err(format!("newHead.layers must be 1 or 2, got {}", j.layers));
         }
-        if task != HeadTask::Qa && j.labels.len() < 2 {
+        if !matches!(task, HeadTask::Qa | HeadTask::Mlm) && j.labels.len() < 2 {
             return Err(format!("newHead.labels needs at least 2 labels for a {} head, got {}", task.name(), j.labels.len()));
         }
         if let Some(a) = j.activation.as_deref().filter(|a| !["relu", "gelu", "tanh"].contains(a)) {
@@ -95,6 +96,15 @@ impl NewHead {
     /// Replace `enc`'s head (if any) with a new one and update its config (labels, num_labels,
     /// biomeg_head) so that exported weights load in the inference runtime.
     pub fn install(&self, enc: &mut Encoder) {
+        if self.task == HeadTask::Mlm {
+            // Transform normal(0, std), LayerNorm 1/0, bias 0; the decoder is the word embeddings.
+            let c = &enc.cfg;
+            let hc = HeadConfig::mlm(&c.model_type, c.embedding_size, c.vocab_size, c.act);
+            enc.head = Some(Head::initialised(&hc, c.hidden, self.init_std.unwrap_or(0.02), self.seed));
+            enc.cfg.head = Some(hc);
+            enc.cfg.labels.clear();
+            return;
+        }
         let n = if self.task == HeadTask::Qa { 2 } else { self.labels.len() };
         let h = enc.cfg.hidden;
         let layers2 = self.layers == 2;

@@ -10,6 +10,7 @@
 
 pub mod attention;
 pub mod backprop;
+pub mod electra;
 pub mod head_init;
 pub mod ops;
 pub mod optim;
@@ -17,7 +18,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use crate::config::HeadTask;
+use crate::config::{HeadTask, ModelConfig};
 use crate::error::CoreError;
 use crate::forward::DropCfg;
 use crate::model::{Batch, Encoder};
@@ -206,6 +207,9 @@ pub struct StepOutput {
     pub loss: f32,
     /// Labels that counted (not ignored).
     pub counted: usize,
+    /// Counted labels whose logit argmax equals the label (token, sequence and MLM heads; 0 for
+    /// QA): masked-token accuracy = correct / counted.
+    pub correct: usize,
     /// True when this call completed an accumulation window and updated the weights.
     pub updated: bool,
     /// Learning rate used by that update (else the one the next update will use).
@@ -229,6 +233,30 @@ pub struct Trainer {
     pub pending: u32,
 }
 
+/// Loss, counted and correct labels of a forward without dropout (`Trainer::eval_metrics`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvalOutput {
+    pub loss: f32,
+    pub counted: usize,
+    pub correct: usize,
+}
+
+/// Rows of `logits` [rows, classes] whose argmax equals a counted target (first maximum wins).
+pub fn argmax_hits(logits: &[f32], classes: usize, targets: &[i32]) -> usize {
+    targets
+        .iter()
+        .enumerate()
+        .filter(|&(r, &t)| {
+            if t < 0 || t as usize >= classes {
+                return false;
+            }
+            let row = &logits[r * classes..(r + 1) * classes];
+            let best = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] { j } else { b });
+            best == t as usize
+        })
+        .count()
+}
+
 impl Trainer {
     pub fn new(mut enc: Encoder, opts: TrainOptions) -> TrainResult<Self> {
         opts.validate()?;
@@ -236,14 +264,42 @@ impl Trainer {
             nh.install(&mut enc);
         }
         match enc.head.as_ref().map(|h| h.task) {
-            Some(HeadTask::Token | HeadTask::Sequence | HeadTask::Qa) => {}
+            Some(HeadTask::Token | HeadTask::Sequence | HeadTask::Qa | HeadTask::Mlm) => {}
             Some(HeadTask::Discriminator) => return Err(bad_input("fine-tuning needs a token, sequence or qa head; this checkpoint has ELECTRA's discriminator head".into())),
             None => return Err(bad_input("fine-tuning needs a task head: the checkpoint has no classifier / qa_outputs tensors and config.json no biomeg_head (pass the newHead option to add a freshly initialised one)".into())),
         }
+        Trainer::with_any_head(enc, opts)
+    }
+
+    /// A trainer for `enc` whatever its head (ELECTRA's discriminator too): no head checks.
+    pub(crate) fn with_any_head(enc: Encoder, opts: TrainOptions) -> TrainResult<Self> {
         enc.cfg.check_fits_memory_copies("config", 4, "training (weights, gradients and AdamW's two moments)")?;
         let zeros = || Encoder::zeros(enc.cfg.clone());
         let (grads, m, v) = (zeros()?, zeros()?, zeros()?);
         Ok(Trainer { enc, grads, m, v, opts, step: 0, batches: 0, pending: 0 })
+    }
+
+    /// A trainer for a randomly initialised encoder (pre-training from scratch) from config.json
+    /// text (or a preset name) and options JSON: every weight normal(0, initializer_range)
+    /// (config.json's, else 0.02), LayerNorm 1/0, biases 0, the padding row of the word
+    /// embeddings zero, as Hugging Face's BERT `_init_weights`; seeded by the options' seed.
+    /// The head comes from `newHead` (e.g. `{"task":"mlm"}`) or config.json's biomeg_head.
+    pub fn from_config(config_json: &str, options_json: &str) -> TrainResult<Self> {
+        let cfg = ModelConfig::from_json_or_preset(config_json)?;
+        let opts = TrainOptions::from_json(options_json)?.with_model_config(config_json, options_json);
+        let std = serde_json::from_str::<Value>(config_json)
+            .ok()
+            .and_then(|v| v.get("initializer_range").and_then(Value::as_f64))
+            .unwrap_or(0.02) as f32;
+        if !(std >= 0.0 && std.is_finite()) {
+            return Err(bad_input(format!("initializer_range must be a number >= 0, got {std}")));
+        }
+        let mut enc = Encoder::initialised(cfg, std, opts.seed)?;
+        if let Some(p) = opts.pad_token_id.map(|p| p as usize).filter(|&p| p < enc.cfg.vocab_size) {
+            let e = enc.cfg.embedding_size;
+            enc.emb.word[p * e..(p + 1) * e].fill(0.0);
+        }
+        Trainer::new(enc, opts)
     }
 
     /// A trainer from config.json text, safetensors bytes and options JSON (camelCase keys; see
@@ -313,7 +369,28 @@ impl Trainer {
                 }
                 Ok((loss, counted, grad))
             }
+            HeadTask::Mlm => {
+                // `logits` holds only the counted positions (`mlm_rows`), in order.
+                check(batch * seq, "one per token: the original id at masked positions, -100 elsewhere")?;
+                let targets: Vec<i32> = labels.iter().copied().filter(|&l| l != IGNORE_INDEX).collect();
+                Ok(cross_entropy(logits, n, &targets, scale))
+            }
             HeadTask::Discriminator => unreachable!(),
+        }
+    }
+
+    /// An MLM head computes logits only at labelled positions: their indices (None for other heads).
+    fn mlm_rows(&self, labels: &[i32]) -> Option<Vec<usize>> {
+        (self.task() == HeadTask::Mlm).then(|| (0..labels.len()).filter(|&i| labels[i] != IGNORE_INDEX).collect())
+    }
+
+    /// Counted labels predicted right by `logits` (as `loss` reads them).
+    fn correct(&self, logits: &[f32], labels: &[i32]) -> usize {
+        let n = self.enc.head.as_ref().map_or(0, |h| h.num_labels);
+        match self.task() {
+            HeadTask::Mlm => argmax_hits(logits, n, &labels.iter().copied().filter(|&l| l != IGNORE_INDEX).collect::<Vec<_>>()),
+            HeadTask::Token | HeadTask::Sequence => argmax_hits(logits, n, labels),
+            HeadTask::Qa | HeadTask::Discriminator => 0,
         }
     }
 
@@ -329,22 +406,43 @@ impl Trainer {
     /// Forward + backward of one micro-batch, adding its gradients (scaled by 1/accumSteps) into
     /// the accumulators; no optimizer step. A non-finite loss adds nothing and is an error.
     pub fn accumulate(&mut self, b: &Batch, labels: &[i32]) -> TrainResult<(f32, usize)> {
-        let (logits, cache) = self.enc.forward_train(b, self.drop_cfg())?;
+        let (loss, counted, _) = self.accumulate_counted(b, labels)?;
+        Ok((loss, counted))
+    }
+
+    /// `accumulate`, also counting the labels predicted right.
+    pub fn accumulate_counted(&mut self, b: &Batch, labels: &[i32]) -> TrainResult<(f32, usize, usize)> {
+        let rows = self.checked_mlm_rows(b, labels)?;
+        let (logits, cache) = self.enc.forward_train_rows(b, self.drop_cfg(), rows.as_deref())?;
         let scale = 1.0 / self.opts.accum_steps as f32;
         let (loss, counted, dlogits) = self.loss(&logits, labels, b.batch, b.seq, scale)?;
         if !loss.is_finite() {
             return Err(TrainError::NonFinite { what: "loss", value: loss, step: self.step });
         }
+        let correct = self.correct(&logits, labels);
         backprop::backward(&self.enc, &mut self.grads, cache, &dlogits, self.opts.pad_token_id);
         self.batches += 1;
-        Ok((loss, counted))
+        Ok((loss, counted, correct))
+    }
+
+    /// `mlm_rows` after checking the label count (the positions index the batch).
+    fn checked_mlm_rows(&self, b: &Batch, labels: &[i32]) -> TrainResult<Option<Vec<usize>>> {
+        let rows = self.mlm_rows(labels);
+        if rows.is_some() && labels.len() != b.batch * b.seq {
+            return Err(bad_input(format!(
+                "mlm head needs {} labels (one per token: the original id at masked positions, -100 elsewhere); got {}",
+                b.batch * b.seq,
+                labels.len()
+            )));
+        }
+        Ok(rows)
     }
 
     /// Train on one micro-batch: forward, backward, and an AdamW update once `accumSteps`
     /// micro-batches have accumulated. On a non-finite loss or gradient the pending gradients are
     /// dropped, the weights stay as they were, and the error says so.
     pub fn train_step(&mut self, b: &Batch, labels: &[i32]) -> TrainResult<StepOutput> {
-        let (loss, counted) = match self.accumulate(b, labels) {
+        let (loss, counted, correct) = match self.accumulate_counted(b, labels) {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, TrainError::NonFinite { .. }) {
@@ -355,11 +453,11 @@ impl Trainer {
         };
         self.pending += 1;
         if self.pending < self.opts.accum_steps {
-            return Ok(StepOutput { loss, counted, updated: false, lr: self.current_lr(), grad_norm: None });
+            return Ok(StepOutput { loss, counted, correct, updated: false, lr: self.current_lr(), grad_norm: None });
         }
         let lr = self.current_lr();
         let norm = self.apply_update()?;
-        Ok(StepOutput { loss, counted, updated: true, lr, grad_norm: Some(norm) })
+        Ok(StepOutput { loss, counted, correct, updated: true, lr, grad_norm: Some(norm) })
     }
 
     /// Clip, then one AdamW update with the accumulated gradients; clears them.
@@ -394,7 +492,19 @@ impl Trainer {
 
     /// Mean loss without dropout and without touching gradients.
     pub fn eval_loss(&self, b: &Batch, labels: &[i32]) -> TrainResult<f32> {
-        let logits = self.eval_logits(b)?;
-        Ok(self.loss(&logits, labels, b.batch, b.seq, 1.0)?.0)
+        Ok(self.eval_metrics(b, labels)?.loss)
+    }
+
+    /// Mean loss, counted and correct labels without dropout (an MLM head computes logits at
+    /// the labelled positions only); gradients untouched.
+    pub fn eval_metrics(&self, b: &Batch, labels: &[i32]) -> TrainResult<EvalOutput> {
+        let rows = self.checked_mlm_rows(b, labels)?;
+        let hidden = self.enc.forward(b)?;
+        let logits = match rows {
+            Some(r) => self.enc.mlm_logits_at(&hidden, &r),
+            None => self.enc.head_logits(&hidden, b.batch, b.seq)?,
+        };
+        let (loss, counted, _) = self.loss(&logits, labels, b.batch, b.seq, 1.0)?;
+        Ok(EvalOutput { loss, counted, correct: self.correct(&logits, labels) })
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 const FORMAT: &str = "biomeg-train-state";
 
 /// Add a `__metadata__` map (string values) to safetensors bytes from `write_safetensors`.
-fn with_metadata(bytes: Vec<u8>, meta: &[(&str, String)]) -> Vec<u8> {
+pub(crate) fn with_metadata(bytes: Vec<u8>, meta: &[(&str, String)]) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: serde_json::Map<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).expect("own header");
     header.insert(
@@ -46,15 +46,8 @@ impl Trainer {
     /// Weights, both AdamW moments and the counters. Saved between optimizer steps: gradients
     /// of a partly accumulated window are not included (the caller saves after an update).
     pub fn save_state(&self) -> Vec<u8> {
-        let (w, m, v) = (params(&self.enc), params(&self.m), params(&self.v));
-        let names: Vec<(String, Vec<usize>)> = w.iter().map(|(i, _)| (i.name.clone(), i.shape.clone())).collect();
-        let mut keyed: Vec<(String, &[usize], &[f32])> = Vec::new();
-        for (prefix, set) in [("param/", &w), ("adam_m/", &m), ("adam_v/", &v)] {
-            for ((name, shape), (_, t)) in names.iter().zip(set.iter()) {
-                keyed.push((format!("{prefix}{name}"), shape, t));
-            }
-        }
-        let refs: Vec<(&str, &[usize], &[f32])> = keyed.iter().map(|(n, s, t)| (n.as_str(), *s, *t)).collect();
+        let keyed = self.state_entries("");
+        let refs: Vec<(&str, &[usize], &[f32])> = keyed.iter().map(|(n, s, t)| (n.as_str(), s.as_slice(), *t)).collect();
         let meta = [
             ("format", FORMAT.to_string()),
             ("version", "1".to_string()),
@@ -66,30 +59,31 @@ impl Trainer {
         with_metadata(write_safetensors(&refs), &meta)
     }
 
-    /// Restore what `save_state` wrote (same model shape); pending gradients are dropped. The
-    /// options are kept as given to this trainer, except that the counters resume.
-    pub fn load_state(&mut self, bytes: &[u8], file: &str) -> TrainResult<()> {
-        let meta = read_metadata(bytes, file)?;
-        if meta.get("format").and_then(Value::as_str) != Some(FORMAT) {
-            return Err(TrainError::Core(CoreError::Weights {
-                file: file.into(),
-                msg: format!("not a biomeg training state (no __metadata__.format = \"{FORMAT}\")"),
-            }));
-        }
-        let num = |k: &str| -> TrainResult<u64> {
-            meta.get(k).and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
-                TrainError::Core(CoreError::Weights { file: file.into(), msg: format!("__metadata__.{k} missing or not an integer") })
-            })
-        };
-        let (step, batches) = (num("step")?, num("batches")?);
-        let st = SafeTensors::open(bytes, file)?;
-        // Read everything first so a bad file leaves the trainer unchanged.
-        let mut loaded: Vec<Vec<f32>> = Vec::new();
-        for prefix in ["param/", "adam_m/", "adam_v/"] {
-            for (info, _) in params(&self.enc) {
-                loaded.push(st.read(&format!("{prefix}{}", info.name), &info.shape)?);
+    /// Weights and both moments under `{prefix}param/`, `{prefix}adam_m/`, `{prefix}adam_v/`.
+    pub(crate) fn state_entries(&self, prefix: &str) -> Vec<(String, Vec<usize>, &[f32])> {
+        let (w, m, v) = (params(&self.enc), params(&self.m), params(&self.v));
+        let mut keyed = Vec::new();
+        for (kind, set) in [("param/", &w), ("adam_m/", &m), ("adam_v/", &v)] {
+            for ((info, _), (_, t)) in w.iter().zip(set.iter()) {
+                keyed.push((format!("{prefix}{kind}{}", info.name), info.shape.clone(), t.as_slice()));
             }
         }
+        keyed
+    }
+
+    /// Read what `state_entries(prefix)` wrote, without changing anything (a bad file leaves
+    /// the trainer as it was); `install_state` puts it in place.
+    pub(crate) fn read_state<S: crate::weights::ByteSource>(&self, st: &SafeTensors<S>, prefix: &str) -> TrainResult<Vec<Vec<f32>>> {
+        let mut loaded: Vec<Vec<f32>> = Vec::new();
+        for kind in ["param/", "adam_m/", "adam_v/"] {
+            for (info, _) in params(&self.enc) {
+                loaded.push(st.read(&format!("{prefix}{kind}{}", info.name), &info.shape)?);
+            }
+        }
+        Ok(loaded)
+    }
+
+    pub(crate) fn install_state(&mut self, loaded: Vec<Vec<f32>>, step: u64, batches: u64) {
         let mut it = loaded.into_iter();
         for set in [&mut self.enc, &mut self.m, &mut self.v] {
             for (_, t) in params_mut(set) {
@@ -99,6 +93,15 @@ impl Trainer {
         self.step = step;
         self.batches = batches;
         self.discard_pending();
+    }
+
+    /// Restore what `save_state` wrote (same model shape); pending gradients are dropped. The
+    /// options are kept as given to this trainer, except that the counters resume.
+    pub fn load_state(&mut self, bytes: &[u8], file: &str) -> TrainResult<()> {
+        let (step, batches) = read_counters(bytes, file, FORMAT)?;
+        let st = SafeTensors::open(bytes, file)?;
+        let loaded = self.read_state(&st, "")?;
+        self.install_state(loaded, step, batches);
         Ok(())
     }
 
@@ -125,8 +128,25 @@ impl Trainer {
     }
 }
 
+/// Step and micro-batch counters of a state file whose `__metadata__.format` is `format`.
+pub(crate) fn read_counters(bytes: &[u8], file: &str, format: &str) -> TrainResult<(u64, u64)> {
+    let meta = read_metadata(bytes, file)?;
+    if meta.get("format").and_then(Value::as_str) != Some(format) {
+        return Err(TrainError::Core(CoreError::Weights {
+            file: file.into(),
+            msg: format!("not a biomeg training state (no __metadata__.format = \"{format}\")"),
+        }));
+    }
+    let num = |k: &str| -> TrainResult<u64> {
+        meta.get(k).and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
+            TrainError::Core(CoreError::Weights { file: file.into(), msg: format!("__metadata__.{k} missing or not an integer") })
+        })
+    };
+    Ok((num("step")?, num("batches")?))
+}
+
 /// Tensors of `e` under Hugging Face checkpoint names.
-fn export_hf(e: &crate::model::Encoder) -> Vec<u8> {
+pub(crate) fn export_hf(e: &crate::model::Encoder) -> Vec<u8> {
     let prefix = match e.cfg.model_type.as_str() {
         "electra" => "electra.",
         "albert" => "albert.",

@@ -287,6 +287,19 @@ fn tiny_model(model_type: &str, emb: usize, task: HeadTask, kind: &str, seed: u6
         }
     }
     let h = enc.cfg.hidden;
+    if task == HeadTask::Mlm {
+        // Transform to the embedding size, LayerNorm gains away from 1, a non-zero bias.
+        let c = &enc.cfg;
+        let hc = HeadConfig::mlm(&c.model_type, c.embedding_size, c.vocab_size, c.act);
+        let mut head = Head::initialised(&hc, h, 0.4, seed);
+        if let HeadKind::Mlm { ln, bias, .. } = &mut head.kind {
+            ln.g.iter_mut().for_each(|g| *g = 1.0 + rng.normal() * 0.2);
+            ln.b.iter_mut().chain(bias.iter_mut()).for_each(|b| *b = rng.normal() * 0.1);
+        }
+        enc.head = Some(head);
+        enc.cfg.head = Some(hc);
+        return enc;
+    }
     let n = if task == HeadTask::Qa { 2 } else { 3 };
     let hk = match kind {
         "single" => HeadKind::Single(rand_linear(h, n, &mut rng)),
@@ -420,6 +433,18 @@ fn ref_model_loss(
                 .collect();
             lin(&d, rows, &format!("{base}.out_proj"), dense.out, n)
         }
+        HeadKind::Mlm { transform, act, .. } => {
+            // Every position's logits; the loss below counts only the labelled ones.
+            let [dense, norm, bias] = crate::params::mlm_names(&cfg.model_type);
+            let ed = transform.out;
+            let a: Vec<f64> = lin(&xin, rows, dense, h, ed)
+                .iter()
+                .map(|&v| if *act == Act::GeluTanh { reference::gelu_tanh(v) } else { reference::gelu(v) })
+                .collect();
+            let z = ln(&a, norm);
+            let (word, b) = (g("embeddings.word_embeddings.weight"), g(bias));
+            (0..rows * n).map(|i| b[i % n] + (0..ed).map(|j| z[(i / n) * ed + j] * word[(i % n) * ed + j]).sum::<f64>()).collect()
+        }
     };
     let ce = |lg: &[f64], c: usize, tg: &[i32]| -> f64 {
         let (mut tot, mut cnt) = (0.0, 0);
@@ -459,6 +484,9 @@ fn end_to_end(model_type: &str, emb: usize, task: HeadTask, kind: &str) {
     let labels: Vec<i32> = match task {
         HeadTask::Token => vec![0, 2, IGNORE_INDEX, 1, 2, 1, 0, 2, IGNORE_INDEX, IGNORE_INDEX],
         HeadTask::Sequence => vec![2, 0],
+        // Original ids at "masked" positions (one of them the [PAD] id 0, whose decoder row
+        // still gets a gradient), -100 elsewhere and at padding.
+        HeadTask::Mlm => vec![IGNORE_INDEX, 19, IGNORE_INDEX, 0, IGNORE_INDEX, 4, IGNORE_INDEX, 7, IGNORE_INDEX, IGNORE_INDEX],
         _ => vec![1, 3, 2, 2],
     };
     let opts = TrainOptions { hidden_dropout: 0.0, attn_dropout: 0.0, head_dropout: 0.0, ..Default::default() };
@@ -516,6 +544,15 @@ fn whole_model_gradients_match_f64_finite_differences() {
     end_to_end("albert", 4, HeadTask::Token, "single");
     end_to_end("albert", 4, HeadTask::Sequence, "pooled");
     end_to_end("albert-groups", 4, HeadTask::Qa, "single");
+}
+
+#[test]
+fn masked_lm_gradients_match_f64_finite_differences_with_the_tied_decoder() {
+    end_to_end("bert", 8, HeadTask::Mlm, "mlm");
+    end_to_end("megatron-bert", 8, HeadTask::Mlm, "mlm");
+    // ELECTRA's generator: transform to embedding_size 4, then the projection's gradient too.
+    end_to_end("electra", 4, HeadTask::Mlm, "mlm");
+    end_to_end("albert", 4, HeadTask::Mlm, "mlm");
 }
 
 #[test]
@@ -780,6 +817,37 @@ fn dropout_masks_keep_the_rate_and_are_independent_across_sites_and_neighbours()
         for (a, b) in [(0, 1), (0, 2)] {
             let both = (0..n as usize).filter(|&i| masks[a][i] && masks[b][i]).count() as f64 / n as f64;
             assert!((both - q * q).abs() < tol, "p {p}: streams {a},{b} kept together {both} vs {}", q * q);
+        }
+    }
+}
+
+#[test]
+fn masked_lm_checkpoint_round_trips_and_an_untied_decoder_is_refused() {
+    use crate::weights::write_safetensors;
+    let enc = tiny_model("bert", 8, HeadTask::Mlm, "mlm", 5);
+    let tr = Trainer::new(enc, TrainOptions::default()).unwrap();
+    let (cfg, w) = (tr.config_json(), tr.export_weights());
+    let back = crate::load_from_bytes(&cfg, "config.json", &w, "model.safetensors").unwrap();
+    assert_eq!(back.head.as_ref().unwrap().task, HeadTask::Mlm);
+    let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(v["architectures"][0], "BertForMaskedLM");
+    // The same file plus a decoder weight: equal to the embeddings loads, different is refused.
+    let st = crate::weights::SafeTensors::open(w.as_slice(), "w").unwrap();
+    let mut names: Vec<String> = st.tensors.keys().cloned().collect();
+    names.sort();
+    let owned: Vec<(String, Vec<usize>, Vec<f32>)> =
+        names.iter().map(|n| (n.clone(), st.tensors[n].shape.clone(), st.read(n, &st.tensors[n].shape.clone()).unwrap())).collect();
+    let word = owned.iter().find(|(n, ..)| n == "bert.embeddings.word_embeddings.weight").unwrap().clone();
+    for (shift, ok) in [(0.0, true), (0.5, false)] {
+        let mut all = owned.clone();
+        all.push(("cls.predictions.decoder.weight".into(), word.1.clone(), word.2.iter().map(|v| v + shift).collect()));
+        let refs: Vec<(&str, &[usize], &[f32])> = all.iter().map(|(n, s, t)| (n.as_str(), s.as_slice(), t.as_slice())).collect();
+        let bytes = write_safetensors(&refs);
+        let r = crate::load_from_bytes(&cfg, "config.json", &bytes, "model.safetensors");
+        match (ok, r) {
+            (true, r) => assert!(r.is_ok()),
+            (false, Ok(_)) => panic!("an untied decoder must be refused"),
+            (false, Err(e)) => assert!(e.to_string().contains("cls.predictions.decoder.weight differs from the word embeddings"), "{e}"),
         }
     }
 }
