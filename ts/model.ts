@@ -27,7 +27,7 @@ export interface ModelConfigJson {
   type_vocab_size: number;
   num_labels?: number;
   id2label?: Record<string, string>;
-  biomeg_head?: { task: 'token' | 'sequence' | 'qa' | 'discriminator'; layers: number; hidden?: number; activation?: string };
+  biomeg_head?: { task: 'token' | 'sequence' | 'qa' | 'discriminator' | 'mlm'; layers: number; hidden?: number; activation?: string };
   [key: string]: unknown;
 }
 
