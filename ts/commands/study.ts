@@ -18,6 +18,7 @@ study.txt, mlm-curves.svg, f1.svg and one directory per pre-training and fine-tu
 Options:
   --data-dir DIR  --vocab-dir DIR  --general DIR (default .cache/models/all-MiniLM-L6-v2)
   --corpus FILE   --datasets a,b (default ncbi-disease)  --seeds N [3]  --epochs N [3]
+  --finetune-lr X [the NER preset's 5e-5]  --arms a,b (a subset of the four arms)
   --dapt-steps N [300]  --scratch-steps N [600]  --scratch LxHxAxI [4x256x4x1024]
   --dapt-lr X [5e-5]  --scratch-lr X [5e-4]
   --vocab-size N [the general vocabulary's]  --batch-size N [32]  --max-length N [128]
@@ -37,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
       datasets: { type: 'string' },
       seeds: { type: 'string' },
       epochs: { type: 'string' },
+      'finetune-lr': { type: 'string' },
+      arms: { type: 'string' },
       'dapt-steps': { type: 'string' },
       'scratch-steps': { type: 'string' },
       'dapt-lr': { type: 'string' },
@@ -88,6 +91,8 @@ export async function main(argv: string[]): Promise<number> {
     datasets: values.datasets?.split(',').filter(Boolean),
     seeds: num('seeds'),
     epochs: num('epochs'),
+    finetuneLr: num('finetune-lr'),
+    arms: values.arms?.split(',').filter(Boolean),
     daptSteps: num('dapt-steps'),
     scratchSteps: num('scratch-steps'),
     daptLr: num('dapt-lr'),

@@ -33,6 +33,10 @@ export interface DomainTransferOptions {
   seeds?: number;
   /** Fine-tuning epochs [3]. */
   epochs?: number;
+  /** Fine-tuning peak learning rate [the NER preset's, 5e-5]. */
+  finetuneLr?: number;
+  /** Run only these arms (general, general+pubmed-mlm, scratch-pubmed-vocab, scratch-bert-vocab) [all]. */
+  arms?: string[];
   /** Continued pre-training steps of the general model [300]. */
   daptSteps?: number;
   /** Pre-training steps of each from-scratch model [600]. */
@@ -95,6 +99,7 @@ export async function domainTransfer(opts: DomainTransferOptions): Promise<Domai
     datasets: opts.datasets ?? ['ncbi-disease'],
     seeds: opts.seeds ?? 3,
     epochs: opts.epochs ?? 3,
+    finetuneLr: opts.finetuneLr,
     daptSteps: opts.daptSteps ?? 300,
     scratchSteps: opts.scratchSteps ?? 600,
     daptLr: opts.daptLr ?? 5e-5,
@@ -205,8 +210,11 @@ export async function domainTransfer(opts: DomainTransferOptions): Promise<Domai
     },
   ];
 
+  const known = arms.map((a) => a.arm);
+  const unknown = (opts.arms ?? []).filter((a) => !known.includes(a));
+  if (unknown.length) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `unknown arm(s) ${unknown.join(', ')} (known: ${known.join(', ')})`);
   const results: ArmResult[] = [];
-  for (const a of arms) {
+  for (const a of arms.filter((x) => !opts.arms || opts.arms.includes(x.arm))) {
     const { dir, pre } = await a.model();
     const r: ArmResult = { arm: a.arm, description: a.description, model: dir, ner: {} };
     if (pre)
@@ -234,6 +242,7 @@ export async function domainTransfer(opts: DomainTransferOptions): Promise<Domai
         dataDir,
         outDir: ftDir,
         epochs: s.epochs,
+        lr: s.finetuneLr,
         seed: s.seed,
         seeds: s.seeds,
         newHead: true,
