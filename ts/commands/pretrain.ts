@@ -1,5 +1,6 @@
 // `biomeg pretrain mlm|electra`: pre-training from raw text (see ts/pretrain).
 import { parseArgs } from 'node:util';
+import { numberOptions } from './args.js';
 import { BiomegError } from '../errors.js';
 import { pretrain, type PretrainOptions } from '../pretrain/index.js';
 import { textTable } from '../report.js';
@@ -89,13 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error('biomeg pretrain: --out and --corpus (or --data) are required (see --help)');
     return 2;
   }
-  const num = (k: keyof typeof values): number | undefined => {
-    const v = values[k];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new BiomegError('BIOMEG_USAGE', `--${k} must be a number, got '${v}'`);
-    return n;
-  };
+  const num = numberOptions(values);
   if (values.optimizer && !['adamw', 'lamb'].includes(values.optimizer))
     throw new BiomegError('BIOMEG_USAGE', `--optimizer must be adamw or lamb, got '${values.optimizer}'`);
   const opts: PretrainOptions = {

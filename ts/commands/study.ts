@@ -1,5 +1,6 @@
 // `biomeg study domain-transfer`: the papers' domain question at small scale (see ts/study).
 import { parseArgs } from 'node:util';
+import { numberOptions } from './args.js';
 import { BiomegError } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -68,13 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error('biomeg study: --out DIR is required');
     return 2;
   }
-  const num = (k: keyof typeof values): number | undefined => {
-    const v = values[k];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new BiomegError('BIOMEG_USAGE', `--${k} must be a number, got '${v}'`);
-    return n;
-  };
+  const num = numberOptions(values);
   let scratch: { layers: number; hidden: number; heads: number; intermediate: number } | undefined;
   if (values.scratch) {
     const p = values.scratch.split('x').map(Number);

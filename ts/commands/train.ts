@@ -1,6 +1,6 @@
 // `biomeg train ner|re|qa`: fine-tuning with the papers' presets (see ts/finetune).
 import { parseArgs } from 'node:util';
-import { BiomegError } from '../errors.js';
+import { numberOptions } from './args.js';
 import { fineTune, PRESETS, type FineTuneOptions, type FineTuneTask } from '../finetune/index.js';
 import { textTable } from '../report.js';
 
@@ -103,13 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error('biomeg train: --model and --out are required (see --help)');
     return 2;
   }
-  const num = (k: keyof typeof values): number | undefined => {
-    const v = values[k];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new BiomegError('BIOMEG_USAGE', `--${k} must be a number, got '${v}'`);
-    return n;
-  };
+  const num = numberOptions(values);
   const opts: FineTuneOptions = {
     task,
     model: values.model,

@@ -8,7 +8,7 @@ import type { BackendChoice } from '../backend.js';
 import { BiomegError } from '../errors.js';
 import { modelFiles } from '../model.js';
 import { writeFileAtomic } from '../report.js';
-import { ElectraSession, TrainSession, type TrainOptions } from '../train/index.js';
+import { ElectraSession, type StepResult, TrainSession, type TrainOptions } from '../train/index.js';
 
 export type ObjectiveName = 'mlm' | 'electra';
 
@@ -21,16 +21,9 @@ export interface ObjectiveBatch {
   seq: number;
 }
 
-export interface ObjectiveStep {
-  loss: number;
-  /** Masked positions (labels that counted). */
-  counted: number;
-  correct: number;
-  updated: boolean;
-  lr: number;
-  gradNorm: number | null;
-  step: number;
-  /** Objective-specific parts of the loss for the log (ELECTRA: genLoss, discLoss, ...). */
+/** A training step's result (as TrainSession's) with the objective's parts of the loss for the
+ *  log (ELECTRA: genLoss, discLoss, ...). */
+export interface ObjectiveStep extends StepResult {
   parts: Record<string, number>;
 }
 
