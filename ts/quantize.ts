@@ -11,7 +11,7 @@ import { BiomegError } from './errors.js';
 import { type ByteSink, writeFileAtomic, writeFileStreaming } from './report.js';
 
 export { QUANTIZATION_KEY, type Quantization, withQuantization } from './core/quantization.js';
-import { QUANTIZATION_KEY } from './core/quantization.js';
+import { QUANTIZATION_KEY, withQuantization } from './core/quantization.js';
 
 /** The Linear weights of the encoder layers (BERT / ELECTRA / Megatron-BERT and ALBERT names). */
 export function isQuantizedWeight(t: { name: string; shape: number[] }): boolean {
