@@ -92,9 +92,8 @@ pub fn gemm_with(
             let (i0, i1) = ((t * per).min(m), ((t + 1) * per).min(m));
             if i0 < i1 {
                 let a_rows = MatRef { data: &a.data[i0 * a.rs..], ..a };
-                let cptr = cptr; // capture the Sync wrapper, not its raw pointer field
                 // SAFETY: rows i0..i1 of C belong to this part alone.
-                let c_rows = SharedMut(unsafe { cptr.0.add(i0 * ldc) });
+                let c_rows = unsafe { cptr.add(i0 * ldc) };
                 gemm_serial(isa, i1 - i0, n, k, a_rows, b, c_rows, ldc, accumulate, 0, n, t == 0);
             }
         });

@@ -87,6 +87,13 @@ impl SharedMut {
     pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
+
+    /// The pointer `n` elements on (a method, so closures capture the Sync wrapper, not the field).
+    /// # Safety
+    /// As `slice`: the caller keeps the ranges written through it disjoint.
+    pub unsafe fn add(&self, n: usize) -> SharedMut {
+        SharedMut(self.0.add(n))
+    }
 }
 
 /// Compile a kernel body twice, once with AVX2+FMA enabled, and pick at run time.
