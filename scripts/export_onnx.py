@@ -3,7 +3,9 @@ backend runs the same shapes as biomeg's wasm build. Inputs input_ids, attention
 token_type_ids (int64, dynamic batch and sequence), output last_hidden_state.
 
   --model-dir DIR    a Hugging Face folder (config.json + model.safetensors), e.g. MiniLM
-  --config FILE      a config.json: random weights (bert-base for the 8x128 timing)
+  --config FILE      a config.json: random weights (bert-base for the 8x128 timing); a
+                     "model_type": "megatron-bert" config (biomegatron-345m) exports a
+                     MegatronBertModel (pre-LayerNorm layers), any other a BertModel
 
 Needs torch + transformers (/opt/biomeg-py) and the `onnx` package (bench/browser.mjs installs it
 into .cache/pyonnx with pip --target when missing). Uses the TorchScript exporter (dynamo=False),
@@ -41,8 +43,12 @@ def main():
         with open(args.config) as f:
             cfg = json.load(f)
         cfg = {k: v for k, v in cfg.items() if not k.startswith("biomeg")}
-        cfg["model_type"] = "bert"
-        model = transformers.BertModel(transformers.BertConfig(**cfg), add_pooling_layer=False)
+        if cfg.get("model_type") == "megatron-bert":
+            cfg.pop("model_type")
+            model = transformers.MegatronBertModel(transformers.MegatronBertConfig(**cfg), add_pooling_layer=False)
+        else:
+            cfg["model_type"] = "bert"
+            model = transformers.BertModel(transformers.BertConfig(**cfg), add_pooling_layer=False)
     model.eval()
     ids = torch.ones(2, 16, dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]

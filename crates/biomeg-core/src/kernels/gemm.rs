@@ -78,38 +78,33 @@ pub fn gemm_with(
         return;
     }
     let t0 = profile::enabled().then(profile::now_ms).flatten();
-    #[allow(unused_mut)]
+    #[allow(unused_mut, unused_assignments)]
     let mut own = 0.0;
     // Split the longer of M and N: every thread packs the whole of the other operand, so the
     // duplicated packing is the smaller one (activations are usually much taller than weights).
+    // Part 0 runs on this thread (its packing is profiled), the others on pool threads.
     #[cfg(not(target_arch = "wasm32"))]
     let (cptr, mr, nr) = (SharedMut(c.as_mut_ptr()), isa.mr(), isa.nr());
     #[cfg(not(target_arch = "wasm32"))]
     if m > n {
         let per = m.div_ceil(mr).div_ceil(threads) * mr;
-        std::thread::scope(|s| {
-            for t in 1..threads {
-                let (i0, i1) = ((t * per).min(m), ((t + 1) * per).min(m));
-                if i0 < i1 {
-                    let a_rows = MatRef { data: &a.data[i0 * a.rs..], ..a };
-                    // SAFETY: rows i0..i1 of C belong to this thread alone.
-                    let c_rows = SharedMut(unsafe { cptr.0.add(i0 * ldc) });
-                    s.spawn(move || gemm_serial(isa, i1 - i0, n, k, a_rows, b, c_rows, ldc, accumulate, 0, n, false));
-                }
+        own = super::pool::run(threads, &|t| {
+            let (i0, i1) = ((t * per).min(m), ((t + 1) * per).min(m));
+            if i0 < i1 {
+                let a_rows = MatRef { data: &a.data[i0 * a.rs..], ..a };
+                // SAFETY: rows i0..i1 of C belong to this part alone.
+                let c_rows = unsafe { cptr.add(i0 * ldc) };
+                gemm_serial(isa, i1 - i0, n, k, a_rows, b, c_rows, ldc, accumulate, 0, n, t == 0);
             }
-            own = timed(|| gemm_serial(isa, per.min(m), n, k, a, b, cptr, ldc, accumulate, 0, n, true));
         });
     } else {
         // Column ranges per thread, multiples of NR so panels stay whole.
         let per = n.div_ceil(nr).div_ceil(threads) * nr;
-        std::thread::scope(|s| {
-            for t in 1..threads {
-                let (j0, j1) = ((t * per).min(n), ((t + 1) * per).min(n));
-                if j0 < j1 {
-                    s.spawn(move || gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, j0, j1, false));
-                }
+        own = super::pool::run(threads, &|t| {
+            let (j0, j1) = ((t * per).min(n), ((t + 1) * per).min(n));
+            if j0 < j1 {
+                gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, j0, j1, t == 0);
             }
-            own = timed(|| gemm_serial(isa, m, n, k, a, b, cptr, ldc, accumulate, 0, per.min(n), true));
         });
     }
     if let (Some(t0), Some(t1)) = (t0, profile::now_ms()) {

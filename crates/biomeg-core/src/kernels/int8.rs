@@ -365,7 +365,7 @@ pub fn gemm_i8_reference(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> 
     c
 }
 
-/// Run `f(job)` for job in 0..n over `threads` scoped threads (contiguous ranges); serial on wasm.
+/// Run `f(job)` for job in 0..n over `threads` pool threads (contiguous ranges); serial on wasm.
 fn run_jobs<F: Fn(usize) + Sync>(threads: usize, n: usize, f: F) {
     let t = threads.min(n);
     if t <= 1 || cfg!(target_arch = "wasm32") {
@@ -376,15 +376,8 @@ fn run_jobs<F: Fn(usize) + Sync>(threads: usize, n: usize, f: F) {
     {
         use super::profile;
         let t0 = profile::enabled().then(profile::now_ms).flatten();
-        let mut own = 0.0;
-        std::thread::scope(|s| {
-            let per = n.div_ceil(t);
-            let f = &f;
-            for w in 1..t {
-                s.spawn(move || (w * per..((w + 1) * per).min(n)).for_each(f));
-            }
-            own = super::gemm::timed(|| (0..per.min(n)).for_each(f));
-        });
+        let per = n.div_ceil(t);
+        let own = super::pool::run(t, &|w| (w * per..((w + 1) * per).min(n)).for_each(&f));
         if let (Some(t0), Some(t1)) = (t0, profile::now_ms()) {
             profile::add(profile::Op::ThreadHandoff, t1 - t0 - own);
         }

@@ -9,6 +9,8 @@ pub mod gemm;
 pub mod int8;
 pub mod ops;
 pub mod peak;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod pool;
 pub mod profile;
 pub mod simd;
 
@@ -51,15 +53,8 @@ pub fn par_for<F: Fn(usize) + Sync>(n: usize, f: F) {
     #[cfg(not(target_arch = "wasm32"))]
     {
         let t0 = profile::enabled().then(profile::now_ms).flatten();
-        let mut own = 0.0;
-        std::thread::scope(|s| {
-            let per = n.div_ceil(t);
-            let f = &f;
-            for w in 1..t {
-                s.spawn(move || (w * per..((w + 1) * per).min(n)).for_each(f));
-            }
-            own = gemm::timed(|| (0..per.min(n)).for_each(f));
-        });
+        let per = n.div_ceil(t);
+        let own = pool::run(t, &|w| (w * per..((w + 1) * per).min(n)).for_each(&f));
         if let (Some(t0), Some(t1)) = (t0, profile::now_ms()) {
             profile::add(profile::Op::ThreadHandoff, t1 - t0 - own);
         }
@@ -91,6 +86,13 @@ impl SharedMut {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+
+    /// The pointer `n` elements on (a method, so closures capture the Sync wrapper, not the field).
+    /// # Safety
+    /// As `slice`: the caller keeps the ranges written through it disjoint.
+    pub unsafe fn add(&self, n: usize) -> SharedMut {
+        SharedMut(self.0.add(n))
     }
 }
 

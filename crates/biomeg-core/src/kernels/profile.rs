@@ -26,8 +26,8 @@ pub enum Op {
     /// Inside the GEMMs above (not in addition to them): packing A and B panels (f32), or
     /// quantizing activation rows (int8), on the calling thread.
     GemmPacking,
-    /// Inside the GEMMs above: from spawning the worker threads until the last has joined,
-    /// minus the calling thread's own share (spawn cost and load imbalance).
+    /// Inside the GEMMs above: from handing the parts to the pool threads (kernels/pool.rs) until
+    /// the last has finished, minus the calling thread's own share (hand-off and load imbalance).
     ThreadHandoff,
 }
 

@@ -1,0 +1,185 @@
+// fp32 forward, biomeg native vs onnxruntime-node, paired in one process (issue 12):
+//   node bench/ort_pairs.mjs [--presets bert-base,biomegatron-345m] [--threads 1,2] [--pairs 5]
+//                            [--batch 8] [--seq 128] [--ort-version 1.30.0] [--json]
+// Both engines run the same shapes with random weights; the ONNX model is exported from
+// transformers with torch.onnx.export (scripts/export_onnx.py, opset 17) into .cache/onnx.
+// Forward passes alternate (biomeg, ort, biomeg, ...) after one warm-up each; reported: the
+// median of each side and the median of the per-pair ratios, so load from other processes on
+// the machine hits both sides alike. The floor is the forward's matmul FLOPs (the linear layers
+// and the two attention products) divided by the FMA peak measured now (`biomeg bench`'s).
+// Skips (exit 0, message) when python/torch/transformers/onnx or onnxruntime-node are missing.
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BiomegModel, loadBackend, presetConfig, setThreads } from '../dist/index.js';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const { values: o } = parseArgs({
+  options: {
+    presets: { type: 'string', default: 'bert-base,biomegatron-345m' },
+    threads: { type: 'string', default: '1,2' },
+    pairs: { type: 'string', default: '5' },
+    batch: { type: 'string', default: '8' },
+    seq: { type: 'string', default: '128' },
+    'ort-version': { type: 'string', default: '1.30.0' },
+    python: { type: 'string', default: process.env.BIOMEG_PYTHON ?? '/opt/biomeg-py/bin/python' },
+    json: { type: 'boolean' },
+  },
+});
+const [batch, seq, pairs] = [Number(o.batch), Number(o.seq), Number(o.pairs)];
+const presets = o.presets.split(',');
+const threadList = o.threads.split(',').map(Number);
+const skip = (why) => {
+  console.log(`SKIPPED: ${why}`);
+  process.exit(0);
+};
+
+// ---- onnxruntime-node: installed on demand into .cache/bench-ort (its linux binary is ~290 MB,
+// too large for a devDependency of every checkout) --------------------------------------------
+const ORT_PREFIX = path.join(root, '.cache/bench-ort');
+function loadOrt() {
+  const req = createRequire(path.join(ORT_PREFIX, 'index.js'));
+  try {
+    return req('onnxruntime-node');
+  } catch {
+    console.log(`installing onnxruntime-node@${o['ort-version']} into .cache/bench-ort (--ignore-scripts)`);
+    try {
+      execFileSync(
+        'npm',
+        [
+          'install',
+          `onnxruntime-node@${o['ort-version']}`,
+          '--ignore-scripts',
+          '--no-audit',
+          '--no-fund',
+          '--loglevel=error',
+          '--prefix',
+          ORT_PREFIX,
+        ],
+        { stdio: 'inherit' },
+      );
+      return req('onnxruntime-node');
+    } catch (e) {
+      skip(`onnxruntime-node not available: ${e.message.split('\n')[0]}`);
+    }
+  }
+}
+
+// ---- ONNX export ---------------------------------------------------------------------------
+function exportOnnx(preset, cfg) {
+  const dir = path.join(root, '.cache/onnx');
+  const file = path.join(dir, `${preset}.onnx`);
+  if (existsSync(file)) return file;
+  if (!existsSync(o.python)) skip(`python not found at ${o.python} (--python or BIOMEG_PYTHON)`);
+  try {
+    execFileSync(o.python, ['-c', 'import torch, transformers, onnx']);
+  } catch {
+    skip(`${o.python} lacks torch, transformers or onnx`);
+  }
+  execFileSync('mkdir', ['-p', dir]);
+  const cfgFile = path.join(dir, `${preset}.config.json`);
+  writeFileSync(cfgFile, JSON.stringify(cfg));
+  console.log(`exporting ${preset} to ${file}`);
+  execFileSync(o.python, [path.join(root, 'scripts/export_onnx.py'), '--config', cfgFile, '--out', file], {
+    stdio: ['ignore', 'inherit', 'ignore'],
+    env: { ...process.env, HF_HUB_OFFLINE: '1' },
+  });
+  return file;
+}
+
+/** Multiply-add FLOPs of one forward: Q/K/V/output and the two FFN linears, plus QK^T and PV. */
+function matmulFlops(c) {
+  const tokens = batch * seq;
+  const linear = 2 * tokens * (4 * c.hidden_size * c.hidden_size + 2 * c.hidden_size * c.intermediate_size);
+  const attention = 2 * 2 * batch * seq * seq * c.hidden_size;
+  return c.num_hidden_layers * (linear + attention);
+}
+
+const median = (x) => {
+  const s = [...x].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const ort = loadOrt();
+const configs = Object.fromEntries(await Promise.all(presets.map(async (p) => [p, await presetConfig(p)])));
+const files = Object.fromEntries(presets.map((p) => [p, exportOnnx(p, configs[p])]));
+const native = await loadBackend('native');
+// The peak is the hardware's; load from other processes only lowers a reading. So it is read
+// again before every pair (200 ms) and the best reading of the whole run is the floor's peak.
+const peak = Object.fromEntries(threadList.map((t) => [t, 0]));
+const readPeak = (t) => {
+  peak[t] = Math.max(
+    peak[t],
+    native.call((api) => api.fmaPeak(t, 200)),
+  );
+};
+for (const t of threadList) readPeak(t);
+
+const ids = new Uint32Array(batch * seq).map((_, i) => 1000 + ((i * 7919) % 20000));
+const feeds = {
+  input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [batch, seq]),
+  attention_mask: new ort.Tensor('int64', new BigInt64Array(batch * seq).fill(1n), [batch, seq]),
+  token_type_ids: new ort.Tensor('int64', new BigInt64Array(batch * seq), [batch, seq]),
+};
+const rows = [];
+for (const preset of presets) {
+  const model = await BiomegModel.random(preset, { backend: 'native', seed: 1 });
+  for (const threads of threadList) {
+    await setThreads(threads, 'native');
+    const session = await ort.InferenceSession.create(files[preset], {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    const timeBiomeg = async () => {
+      const t = performance.now();
+      await model.forward({ ids, batch, seq });
+      return performance.now() - t;
+    };
+    const timeOrt = async () => {
+      const t = performance.now();
+      await session.run(feeds);
+      return performance.now() - t;
+    };
+    await timeBiomeg();
+    await timeOrt();
+    const b = [];
+    const r = [];
+    for (let i = 0; i < pairs; i++) {
+      readPeak(threads);
+      // the pause lets onnxruntime's spinning pool threads go idle before biomeg runs
+      await pause(100);
+      b.push(await timeBiomeg());
+      await pause(100);
+      r.push(await timeOrt());
+    }
+    await session.release();
+    const floorMs = (matmulFlops(configs[preset]) / (peak[threads] * 1e9)) * 1000;
+    const row = {
+      preset,
+      threads,
+      batch,
+      seq,
+      pairs,
+      biomeg_ms: median(b),
+      ort_ms: median(r),
+      speed_vs_ort_paired: median(r.map((x, i) => x / b[i])),
+      floor_ms: floorMs,
+      biomeg_vs_floor: median(b) / floorMs,
+      biomeg_runs_ms: b.map(Math.round),
+      ort_runs_ms: r.map(Math.round),
+    };
+    row.peak_gflops = peak[threads];
+    rows.push(row);
+    console.log(
+      `${preset} ${threads}t: biomeg ${row.biomeg_ms.toFixed(0)} ms, onnxruntime-node ${row.ort_ms.toFixed(0)} ms, ` +
+        `biomeg speed / ort ${row.speed_vs_ort_paired.toFixed(3)}x (paired median), floor ${floorMs.toFixed(0)} ms ` +
+        `at ${peak[threads].toFixed(0)} GFLOP/s (biomeg ${row.biomeg_vs_floor.toFixed(2)}x the floor)`,
+    );
+  }
+}
+if (o.json) console.log(JSON.stringify({ ort: o['ort-version'], peak_gflops: peak, rows }, null, 2));
