@@ -1,5 +1,6 @@
-"""Export a BERT encoder to ONNX for the browser bench (bench/browser.mjs): onnxruntime-web's wasm
-backend runs the same shapes as biomeg's wasm build. Inputs input_ids, attention_mask,
+"""Export a BERT encoder to ONNX for the onnxruntime comparisons: bench/browser.mjs (onnxruntime-web's
+wasm backend on the same shapes as biomeg's wasm build) and bench/ort_pairs.mjs (onnxruntime-node
+against biomeg native). Inputs input_ids, attention_mask,
 token_type_ids (int64, dynamic batch and sequence), output last_hidden_state.
 
   --model-dir DIR    a Hugging Face folder (config.json + model.safetensors), e.g. MiniLM
