@@ -122,8 +122,7 @@ class MlmObjective implements Objective {
     return this.s.backend;
   }
   async step(b: ObjectiveBatch): Promise<ObjectiveStep> {
-    const r = await this.s.step(b, b.labels);
-    return { ...r, correct: r.correct ?? 0, parts: {} };
+    return { ...(await this.s.step(b, b.labels)), parts: {} };
   }
   evaluate(batches: AsyncIterable<ObjectiveBatch> | Iterable<ObjectiveBatch>): Promise<ObjectiveEval> {
     return evalLoop(batches, async (b) => {

@@ -13,7 +13,7 @@ import { resolveDataDir } from '../data/paths.js';
 import { BiomegError } from '../errors.js';
 import { fineTune } from '../finetune/index.js';
 import { Progress } from '../finetune/log.js';
-import { pretrain, type HeldOut, type PretrainResult } from '../pretrain/index.js';
+import { pretrain, type HeldOut, type PretrainOptions, type PretrainResult } from '../pretrain/index.js';
 import { textTable, writeFileAtomic } from '../report.js';
 import { trainVocab } from '../text/index.js';
 import { barChartSvg, lineChartSvg } from './plot.js';
@@ -63,7 +63,8 @@ export interface ArmResult {
   arm: string;
   description: string;
   model: string;
-  pretrain?: { steps: number; sec: number; tokensPerSec: number; first?: HeldOut; final?: HeldOut; vocabSize: number };
+  /** `dir`: the pre-training run directory (log.jsonl, curve.svg, checkpoint). */
+  pretrain?: { dir: string; steps: number; sec: number; tokensPerSec: number; first?: HeldOut; final?: HeldOut; vocabSize: number };
   ner: Record<string, { f1: number; sd: number; n: number; seeds: number[]; finetuneSec: number }>;
 }
 
@@ -135,78 +136,48 @@ export async function domainTransfer(opts: DomainTransferOptions): Promise<Domai
     backend: opts.backend,
     progress: opts.progress,
   };
-  const config = (vocab: string) => {
-    const n = readFileSync(vocab, 'utf8').split('\n').filter(Boolean).length;
-    const c = s.scratch;
-    return JSON.stringify({
-      model_type: 'bert',
-      architectures: ['BertForMaskedLM'],
-      vocab_size: n,
-      hidden_size: c.hidden,
-      num_hidden_layers: c.layers,
-      num_attention_heads: c.heads,
-      intermediate_size: c.intermediate,
-      max_position_embeddings: 512,
-      type_vocab_size: 2,
-      hidden_act: 'gelu',
-      layer_norm_eps: 1e-12,
-      initializer_range: 0.02,
-      pad_token_id: 0,
-    });
-  };
-  const runPretrain = async (arm: string, o: Parameters<typeof pretrain>[0]): Promise<PretrainResult> => {
+  // One BERT shape for both from-scratch arms; pretrain() sets vocab_size from the vocabulary.
+  const c = s.scratch;
+  const scratchConfig = JSON.stringify({
+    model_type: 'bert',
+    architectures: ['BertForMaskedLM'],
+    hidden_size: c.hidden,
+    num_hidden_layers: c.layers,
+    num_attention_heads: c.heads,
+    intermediate_size: c.intermediate,
+    max_position_embeddings: 512,
+    type_vocab_size: 2,
+    hidden_act: 'gelu',
+    layer_norm_eps: 1e-12,
+    initializer_range: 0.02,
+  });
+  const scratch = (vocab: string) => ({ config: scratchConfig, vocab, lowercase: true, maxSteps: s.scratchSteps, lr: s.scratchLr });
+  const runPretrain = async (arm: string, o: PretrainOptions): Promise<PretrainResult> => {
     const done = path.join(o.outDir, 'result.json');
     if (opts.resume && existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as PretrainResult;
     progress.message(`[${arm}] pre-training: ${o.maxSteps} steps -> ${o.outDir}`);
     return pretrain({ ...o, resume: opts.resume });
   };
-  const arms: { arm: string; description: string; model: () => Promise<{ dir: string; pre?: PretrainResult }> }[] = [
-    { arm: 'general', description: 'all-MiniLM-L6-v2 as released (general domain)', model: async () => ({ dir: general }) },
+  /** Each arm: its pre-training (options beyond `common`, run in out/<preDir>), if any. */
+  const arms: { arm: string; description: string; preDir?: string; pre?: Partial<PretrainOptions> & { maxSteps: number } }[] = [
+    { arm: 'general', description: 'all-MiniLM-L6-v2 as released (general domain)' },
     {
       arm: 'general+pubmed-mlm',
       description: `all-MiniLM-L6-v2 + ${s.daptSteps} steps of masked-LM on the PubMed corpus`,
-      model: async () => {
-        const pre = await runPretrain('general+pubmed-mlm', {
-          ...common,
-          model: general,
-          maxSteps: s.daptSteps,
-          lr: s.daptLr,
-          outDir: path.join(out, 'pretrain-dapt'),
-        });
-        return { dir: pre.checkpoints[0], pre };
-      },
+      preDir: 'pretrain-dapt',
+      pre: { model: general, maxSteps: s.daptSteps, lr: s.daptLr },
     },
     {
       arm: 'scratch-pubmed-vocab',
-      description: `${s.scratch.layers}x${s.scratch.hidden} BERT from scratch, PubMed WordPiece vocabulary, ${s.scratchSteps} steps`,
-      model: async () => {
-        const pre = await runPretrain('scratch-pubmed-vocab', {
-          ...common,
-          config: config(pubmedVocab),
-          vocab: pubmedVocab,
-          lowercase: true,
-          maxSteps: s.scratchSteps,
-          lr: s.scratchLr,
-          outDir: path.join(out, 'pretrain-scratch-pubmed-vocab'),
-        });
-        return { dir: pre.checkpoints[0], pre };
-      },
+      description: `${c.layers}x${c.hidden} BERT from scratch, PubMed WordPiece vocabulary, ${s.scratchSteps} steps`,
+      preDir: 'pretrain-scratch-pubmed-vocab',
+      pre: scratch(pubmedVocab),
     },
     {
       arm: 'scratch-bert-vocab',
-      description: `same model and steps, BERT-base uncased vocabulary`,
-      model: async () => {
-        const pre = await runPretrain('scratch-bert-vocab', {
-          ...common,
-          config: config(bertVocab),
-          vocab: bertVocab,
-          lowercase: true,
-          maxSteps: s.scratchSteps,
-          lr: s.scratchLr,
-          outDir: path.join(out, 'pretrain-scratch-bert-vocab'),
-        });
-        return { dir: pre.checkpoints[0], pre };
-      },
+      description: 'same model and steps, BERT-base uncased vocabulary',
+      preDir: 'pretrain-scratch-bert-vocab',
+      pre: scratch(bertVocab),
     },
   ];
 
@@ -215,10 +186,13 @@ export async function domainTransfer(opts: DomainTransferOptions): Promise<Domai
   if (unknown.length) throw new BiomegError('BIOMEG_BAD_ARGUMENT', `unknown arm(s) ${unknown.join(', ')} (known: ${known.join(', ')})`);
   const results: ArmResult[] = [];
   for (const a of arms.filter((x) => !opts.arms || opts.arms.includes(x.arm))) {
-    const { dir, pre } = await a.model();
+    const preDir = a.preDir && path.join(out, a.preDir);
+    const pre = a.pre && preDir ? await runPretrain(a.arm, { ...common, ...a.pre, outDir: preDir }) : undefined;
+    const dir = pre ? pre.checkpoints[0] : general;
     const r: ArmResult = { arm: a.arm, description: a.description, model: dir, ner: {} };
-    if (pre)
+    if (pre && preDir)
       r.pretrain = {
+        dir: preDir,
         steps: pre.steps,
         sec: pre.trainSec,
         tokensPerSec: pre.tokensPerSec,
@@ -307,7 +281,7 @@ function writeReport(out: string, arms: ArmResult[], settings: Record<string, un
   const curves = arms
     .filter((a) => a.pretrain)
     .map((a) => {
-      const log = path.join(out, a.arm === 'general+pubmed-mlm' ? 'pretrain-dapt' : `pretrain-${a.arm}`, 'log.jsonl');
+      const log = path.join(a.pretrain!.dir, 'log.jsonl');
       const pts: [number, number][] = existsSync(log)
         ? readFileSync(log, 'utf8')
             .split('\n')
