@@ -1,5 +1,7 @@
-// fp32 forward, biomeg native vs onnxruntime-node, paired in one process (issue 12):
+// fp32 forward, biomeg native vs onnxruntime-node, and biomeg wasm vs onnxruntime-web's wasm
+// backend (both in Node, 1 thread), paired in one process (issue 12):
 //   node bench/ort_pairs.mjs [--presets bert-base,biomegatron-345m] [--threads 1,2] [--pairs 5]
+//                            [--wasm-presets bert-base|none] [--wasm-pairs 3]
 //                            [--batch 8] [--seq 128] [--ort-version 1.30.0] [--json]
 // Both engines run the same shapes with random weights; the ONNX model is exported from
 // transformers with torch.onnx.export (scripts/export_onnx.py, opset 17) into .cache/onnx.
@@ -23,6 +25,8 @@ const { values: o } = parseArgs({
     pairs: { type: 'string', default: '5' },
     batch: { type: 'string', default: '8' },
     seq: { type: 'string', default: '128' },
+    'wasm-presets': { type: 'string', default: 'bert-base' },
+    'wasm-pairs': { type: 'string', default: '3' },
     'ort-version': { type: 'string', default: '1.30.0' },
     python: { type: 'string', default: process.env.BIOMEG_PYTHON ?? '/opt/biomeg-py/bin/python' },
     json: { type: 'boolean' },
@@ -36,21 +40,21 @@ const skip = (why) => {
   process.exit(0);
 };
 
-// ---- onnxruntime-node: installed on demand into .cache/bench-ort (its linux binary is ~290 MB,
-// too large for a devDependency of every checkout) --------------------------------------------
+// ---- onnxruntime-node / -web: installed on demand into .cache/bench-ort (the node package's
+// linux binary is ~290 MB, too large for a devDependency of every checkout) --------------------
 const ORT_PREFIX = path.join(root, '.cache/bench-ort');
-function loadOrt() {
+function loadOrt(pkg) {
   const req = createRequire(path.join(ORT_PREFIX, 'index.js'));
   try {
-    return req('onnxruntime-node');
+    return req(pkg);
   } catch {
-    console.log(`installing onnxruntime-node@${o['ort-version']} into .cache/bench-ort (--ignore-scripts)`);
+    console.log(`installing ${pkg}@${o['ort-version']} into .cache/bench-ort (--ignore-scripts)`);
     try {
       execFileSync(
         'npm',
         [
           'install',
-          `onnxruntime-node@${o['ort-version']}`,
+          `${pkg}@${o['ort-version']}`,
           '--ignore-scripts',
           '--no-audit',
           '--no-fund',
@@ -60,9 +64,9 @@ function loadOrt() {
         ],
         { stdio: 'inherit' },
       );
-      return req('onnxruntime-node');
+      return req(pkg);
     } catch (e) {
-      skip(`onnxruntime-node not available: ${e.message.split('\n')[0]}`);
+      skip(`${pkg} not available: ${e.message.split('\n')[0]}`);
     }
   }
 }
@@ -103,9 +107,11 @@ const median = (x) => {
 };
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const ort = loadOrt();
-const configs = Object.fromEntries(await Promise.all(presets.map(async (p) => [p, await presetConfig(p)])));
-const files = Object.fromEntries(presets.map((p) => [p, exportOnnx(p, configs[p])]));
+const ort = loadOrt('onnxruntime-node');
+const wasmPresets = o['wasm-presets'] === 'none' ? [] : o['wasm-presets'].split(',');
+const allPresets = [...new Set([...presets, ...wasmPresets])];
+const configs = Object.fromEntries(await Promise.all(allPresets.map(async (p) => [p, await presetConfig(p)])));
+const files = Object.fromEntries(allPresets.map((p) => [p, exportOnnx(p, configs[p])]));
 const native = await loadBackend('native');
 // The peak is the hardware's; load from other processes only lowers a reading. So it is read
 // again before every pair (200 ms) and the best reading of the whole run is the floor's peak.
@@ -125,6 +131,43 @@ const feeds = {
   token_type_ids: new ort.Tensor('int64', new BigInt64Array(batch * seq), [batch, seq]),
 };
 const rows = [];
+
+/** `n` alternating pairs (after a warm-up each; `hooks.refresh` runs before each pair): the row of
+ * medians and the median of the per-pair ratios. */
+async function pairUp(label, n, timeBiomeg, timeOrt, hooks) {
+  await timeBiomeg();
+  await timeOrt();
+  const b = [];
+  const r = [];
+  for (let i = 0; i < n; i++) {
+    hooks.refresh?.();
+    // the pause lets onnxruntime's spinning pool threads go idle before biomeg runs
+    await pause(100);
+    b.push(await timeBiomeg());
+    await pause(100);
+    r.push(await timeOrt());
+  }
+  const row = {
+    ...label,
+    batch,
+    seq,
+    pairs: n,
+    biomeg_ms: median(b),
+    ort_ms: median(r),
+    speed_vs_ort_paired: median(r.map((x, i) => x / b[i])),
+    biomeg_runs_ms: b.map(Math.round),
+    ort_runs_ms: r.map(Math.round),
+  };
+  rows.push(row);
+  return row;
+}
+
+const timed = (f) => async () => {
+  const t = performance.now();
+  await f();
+  return performance.now() - t;
+};
+
 for (const preset of presets) {
   const model = await BiomegModel.random(preset, { backend: 'native', seed: 1 });
   for (const threads of threadList) {
@@ -135,50 +178,43 @@ for (const preset of presets) {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
     });
-    const timeBiomeg = async () => {
-      const t = performance.now();
-      await model.forward({ ids, batch, seq });
-      return performance.now() - t;
-    };
-    const timeOrt = async () => {
-      const t = performance.now();
-      await session.run(feeds);
-      return performance.now() - t;
-    };
-    await timeBiomeg();
-    await timeOrt();
-    const b = [];
-    const r = [];
-    for (let i = 0; i < pairs; i++) {
-      readPeak(threads);
-      // the pause lets onnxruntime's spinning pool threads go idle before biomeg runs
-      await pause(100);
-      b.push(await timeBiomeg());
-      await pause(100);
-      r.push(await timeOrt());
-    }
+    const row = await pairUp(
+      { preset, backend: 'native', peer: 'onnxruntime-node', threads },
+      pairs,
+      timed(() => model.forward({ ids, batch, seq })),
+      timed(() => session.run(feeds)),
+      { refresh: () => readPeak(threads) },
+    );
     await session.release();
     const floorMs = (matmulFlops(configs[preset]) / (peak[threads] * 1e9)) * 1000;
-    const row = {
-      preset,
-      threads,
-      batch,
-      seq,
-      pairs,
-      biomeg_ms: median(b),
-      ort_ms: median(r),
-      speed_vs_ort_paired: median(r.map((x, i) => x / b[i])),
-      floor_ms: floorMs,
-      biomeg_vs_floor: median(b) / floorMs,
-      biomeg_runs_ms: b.map(Math.round),
-      ort_runs_ms: r.map(Math.round),
-    };
-    row.peak_gflops = peak[threads];
-    rows.push(row);
+    Object.assign(row, { floor_ms: floorMs, biomeg_vs_floor: row.biomeg_ms / floorMs, peak_gflops: peak[threads] });
     console.log(
       `${preset} ${threads}t: biomeg ${row.biomeg_ms.toFixed(0)} ms, onnxruntime-node ${row.ort_ms.toFixed(0)} ms, ` +
         `biomeg speed / ort ${row.speed_vs_ort_paired.toFixed(3)}x (paired median), floor ${floorMs.toFixed(0)} ms ` +
         `at ${peak[threads].toFixed(0)} GFLOP/s (biomeg ${row.biomeg_vs_floor.toFixed(2)}x the floor)`,
+    );
+  }
+}
+
+// wasm: biomeg's wasm build and onnxruntime-web's wasm backend (simd, 1 thread), both in Node.
+if (wasmPresets.length) {
+  const ortWeb = loadOrt('onnxruntime-web');
+  ortWeb.env.wasm.numThreads = 1;
+  const webFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ortWeb.Tensor('int64', v.data, v.dims)]));
+  for (const preset of wasmPresets) {
+    const model = await BiomegModel.random(preset, { backend: 'wasm', seed: 1 });
+    const session = await ortWeb.InferenceSession.create(files[preset], { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const row = await pairUp(
+      { preset, backend: 'wasm', peer: 'onnxruntime-web (wasm)', threads: 1 },
+      Number(o['wasm-pairs']),
+      timed(() => model.forward({ ids, batch, seq })),
+      timed(() => session.run(webFeeds)),
+      {},
+    );
+    await session.release();
+    console.log(
+      `${preset} wasm 1t: biomeg ${row.biomeg_ms.toFixed(0)} ms, onnxruntime-web ${row.ort_ms.toFixed(0)} ms, ` +
+        `biomeg speed / ort-web ${row.speed_vs_ort_paired.toFixed(3)}x (paired median)`,
     );
   }
 }

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { benchEval } from '../bench/eval.js';
 import { benchBreakoutTable, breakoutSpeed, repeatedNerCorpus, corpusWords } from '../text/bench.js';
 import { breakoutMarkdown } from '../text/table.js';
+import { renderOrt, runOrtPairs } from '../bench/ort.js';
 
 const HELP = `Usage: biomeg bench [options]
 
@@ -35,7 +36,8 @@ Options:
   --int8-reps N        pairs per int8 row (default 5; --quick 3)
   --profile            only the per-op breakdown of the forward pass (time per forward and
                        share of it per op kind: QKV / attention-output / FFN GEMMs, attention,
-                       LayerNorm, GELU, residual adds, embeddings, head; inside those: GEMM
+                       LayerNorm, GELU (0 when fused into the FFN-in GEMM, i.e. fp32
+                       inference), residual adds, embeddings, head; inside those: GEMM
                        packing / activation quantization and thread hand-off) for fp32 and
                        int8, native (--threads and 1) and wasm; --presets (default bert-base),
                        --reps (default 3); writes reports/profile.{json,md}
@@ -45,6 +47,13 @@ Options:
   --vocabs DIR         vocabularies for the break-out table (default: $BIOMEG_VOCABS, else
                        DIR/../vocab)
   --no-data            skip the data-dependent sections
+  --ort                add biomeg vs onnxruntime, paired in one process (bench/ort_pairs.mjs):
+                       native vs onnxruntime-node at 1 and --threads threads for --presets, wasm
+                       vs onnxruntime-web for bert-base; exports ONNX with PyTorch
+                       (BIOMEG_PYTHON, default /opt/biomeg-py/bin/python) and installs the
+                       onnxruntime packages into .cache/bench-ort; skipped with a message when
+                       either is missing
+  --ort-pairs N        pairs per onnxruntime row (default 5; --quick 3)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -66,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
       data: { type: 'string' },
       vocabs: { type: 'string' },
       'no-data': { type: 'boolean' },
+      ort: { type: 'boolean' },
+      'ort-pairs': { type: 'string' },
     },
   });
   if (values.help) {
@@ -127,10 +138,25 @@ export async function main(argv: string[]): Promise<number> {
   } else {
     log('no data directory (--data or BIOMEG_DATA): break-out table skipped');
   }
+  let ortText = '';
+  let ortMd = '';
+  if (values.ort) {
+    const threads = Number(values.threads ?? os.availableParallelism());
+    const ort = await runOrtPairs({
+      presets,
+      threads: [...new Set([1, threads])],
+      pairs: Number(values['ort-pairs'] ?? (quick ? 3 : 5)),
+      wasmPresets: (values.backends ?? 'native,wasm').includes('wasm') ? ['bert-base'] : [],
+      progress,
+    });
+    report.ort = ort;
+    if (ort.skipped) log(`onnxruntime pairs skipped: ${ort.skipped}`);
+    else ({ text: ortText, md: ortMd } = renderOrt(ort.rows));
+  }
   report.machine = { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version, date: new Date().toISOString() };
   const rendered = render(report);
-  const text = breakoutMd ? `${rendered.text}\n\n${breakoutMd}` : rendered.text;
-  const md = breakoutMd ? `${rendered.md}\n${breakoutMd}\n` : rendered.md;
+  const text = [rendered.text, breakoutMd, ortText].filter(Boolean).join('\n\n');
+  const md = `${[rendered.md, breakoutMd, ortMd].filter(Boolean).join('\n').trimEnd()}\n`;
   const outDir = values.out ?? 'reports';
   writeFileAtomic(path.join(outDir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileAtomic(path.join(outDir, 'bench.md'), md);

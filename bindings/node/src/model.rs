@@ -22,8 +22,12 @@ pub struct Model {
     inner: Arc<Encoder>,
 }
 
+/// An inference model (its Linear weights packed once when BIOMEG_PREPACK=1: `Encoder::prepack`).
 fn model(enc: core::Result<Encoder>) -> core::Result<Model> {
-    enc.map(|e| Model { inner: Arc::new(e) })
+    enc.map(|mut e| {
+        e.prepack();
+        Model { inner: Arc::new(e) }
+    })
 }
 
 #[napi]

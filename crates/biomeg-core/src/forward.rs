@@ -19,10 +19,11 @@ use std::borrow::Cow;
 use crate::config::{Arch, HeadTask, ModelConfig};
 use crate::error::{CoreError, Result};
 use crate::kernels::attention::{attention_with, AttnShape, Dropout};
-use crate::kernels::dispatch::{matmul, matmul_weight};
+use crate::kernels::dispatch::{linear_inference, matmul};
 use crate::kernels::fused::{add_bias, bias_act, bias_residual, bias_residual_layer_norm};
 use crate::kernels::gemm::MatRef;
 use crate::kernels::ops::{act_in_place, add_assign, fill_rows, layer_norm, mix64};
+use crate::kernels::packed::Epilogue;
 use crate::kernels::profile::{scope, Op};
 use crate::model::{Act, Batch, Encoder, Head, HeadKind, LayerNorm, Linear};
 use crate::train::ops::{act_forward, dropout, layer_norm_forward, LnCache};
@@ -143,14 +144,13 @@ impl Scratch {
             self.free.extend(bufs.into_iter().filter(|v| v.capacity() > 0));
         }
     }
-    /// `l`(x) into a recycled buffer; without its bias when `no_bias` (a fused epilogue adds it).
-    fn linear_for(&mut self, l: &Linear, x: &[f32], rows: usize, no_bias: bool) -> Vec<f32> {
+    /// `l`(x) into a recycled buffer. With an epilogue (inference), the bias is left to it:
+    /// `Epilogue::None` for a Linear whose bias a later fused pass adds.
+    fn linear_for(&mut self, l: &Linear, x: &[f32], rows: usize, epi: Option<Epilogue>) -> Vec<f32> {
         let mut y = self.take(rows * l.out);
-        if no_bias {
-            let (k, n) = (l.inp, l.out);
-            matmul_weight(rows, n, k, MatRef::row_major(&x[..rows * k], k), &l.w, MatRef::transposed(&l.w, k), &mut y, n, false);
-        } else {
-            l.forward(x, rows, &mut y);
+        match epi {
+            Some(epi) => linear_inference(rows, l.out, l.inp, x, &l.w, &mut y, epi),
+            None => l.forward(x, rows, &mut y),
         }
         y
     }
@@ -159,6 +159,17 @@ impl Scratch {
         y.copy_from_slice(x);
         y
     }
+}
+
+/// Whether `l`'s forward GEMM runs on its packed weight (and so can take an epilogue).
+fn packed(l: &Linear) -> bool {
+    l.w.packed().is_some()
+}
+
+/// The epilogue a fused inference Linear hands its GEMM: `epi` when the weight is packed, none
+/// (bias added by a separate fused pass) otherwise; `None` (bias in the GEMM) when not fusing.
+fn in_gemm<'a>(fuse: bool, l: &Linear, epi: Epilogue<'a>) -> Option<Epilogue<'a>> {
+    fuse.then_some(if packed(l) { epi } else { Epilogue::None })
 }
 
 /// BIOMEG_UNFUSED set (native only): inference runs the separate bias / residual / LN passes.
@@ -285,11 +296,11 @@ impl Encoder {
                 Arch::PostLn => (Vec::new(), None),
             };
             let p = scope(Op::QkvGemm);
-            let mut qkv = scratch.linear_for(&l.qkv, if cfg.arch == Arch::PreLn { &h1 } else { &x_in }, t, fuse);
+            let qkv_in = if cfg.arch == Arch::PreLn { &h1 } else { &x_in };
+            let mut qkv = scratch.linear_for(&l.qkv, qkv_in, t, in_gemm(fuse, &l.qkv, Epilogue::Bias(&l.qkv.b)));
             drop(p);
-            if fuse {
-                let _p = scope(Op::BiasResidual);
-                add_bias(&mut qkv, &l.qkv.b);
+            if fuse && !packed(&l.qkv) {
+                scope(Op::BiasResidual).run(|| add_bias(&mut qkv, &l.qkv.b));
             }
             let mut ctx = scratch.take(t * cfg.hidden);
             let mut lse = if keep { vec![0f32; b.batch * cfg.heads * b.seq] } else { Vec::new() };
@@ -298,7 +309,7 @@ impl Encoder {
             attention_with(&qkv, &key_mask, shape, attn_drop, &mut ctx, keep.then_some(&mut lse[..]));
             drop(p);
             let p = scope(Op::AttnOutGemm);
-            let mut a = scratch.linear_for(&l.attn_out, &ctx, t, fuse);
+            let mut a = scratch.linear_for(&l.attn_out, &ctx, t, fuse.then_some(Epilogue::None));
             drop(p);
             dropout(&mut a, d.hidden, d.site(site_layer(li, 1)));
             // Post-LN: h2 = LN(a) feeds the MLP and is its residual. Pre-LN: a is the residual
@@ -323,12 +334,16 @@ impl Encoder {
                 }
             };
             let p = scope(Op::FfnInGemm);
-            let mut inter = scratch.linear_for(&l.inter, &h2, t, fuse);
+            // A packed weight (BIOMEG_PREPACK=1) takes bias + activation inside the GEMM (the Gelu
+            // op then reads 0); otherwise one fused pass follows it.
+            let mut inter = scratch.linear_for(&l.inter, &h2, t, in_gemm(fuse, &l.inter, Epilogue::BiasAct(&l.inter.b, cfg.act)));
             drop(p);
             let inter_pre = if keep { inter.clone() } else { Vec::new() };
-            scope(Op::Gelu).run(|| if fuse { bias_act(&mut inter, &l.inter.b, cfg.act) } else { act_in_place(cfg.act, &mut inter) });
+            if !packed(&l.inter) || !fuse {
+                scope(Op::Gelu).run(|| if fuse { bias_act(&mut inter, &l.inter.b, cfg.act) } else { act_in_place(cfg.act, &mut inter) });
+            }
             let p = scope(Op::FfnOutGemm);
-            let mut o = scratch.linear_for(&l.out, &inter, t, fuse);
+            let mut o = scratch.linear_for(&l.out, &inter, t, fuse.then_some(Epilogue::None));
             drop(p);
             dropout(&mut o, mlp_dropout(cfg, d), d.site(site_layer(li, 2)));
             let res = residual.as_ref().unwrap_or(&h2);

@@ -14,6 +14,7 @@ use crate::error::{CoreError, Result};
 use crate::kernels::dispatch::{matmul_weight, WeightBuf};
 use crate::kernels::gemm::MatRef;
 use crate::kernels::ops::fill_rows;
+use crate::kernels::packed::PackedF32;
 use crate::params::{head_params_mut, in_base_model, params, params_mut, Init, ParamInfo};
 use crate::rng::Rng;
 use crate::weights::{ByteSource, SafeTensors};
@@ -349,6 +350,26 @@ impl Encoder {
             *t = info.init_values(std, &mut rng);
         }
         Ok(e)
+    }
+
+    /// Inference, when BIOMEG_PREPACK=1 (native): pack the encoder layers' Linear weights once
+    /// for the f32 micro-kernel (`kernels::packed`), so forward passes stop re-packing them on
+    /// every call and GELU runs inside the FFN GEMM. It holds a second copy of those weights,
+    /// for a gain of 0-4 % on a 2-core Zen 5 (docs/speed.md), so it is off by default. int8 layers
+    /// are left alone (their GEMM has its own packed form). Training never calls this; any weight
+    /// update drops the copy.
+    pub fn prepack(&mut self) {
+        if cfg!(target_arch = "wasm32") || std::env::var("BIOMEG_PREPACK").map_or(true, |v| v != "1") {
+            return;
+        }
+        for l in &mut self.layers {
+            for lin in [&mut l.qkv, &mut l.attn_out, &mut l.inter, &mut l.out] {
+                if lin.w.int8().is_none() && lin.w.packed().is_none() {
+                    let p = PackedF32::pack(&lin.w, lin.out, lin.inp);
+                    lin.w.set_packed(Some(std::sync::Arc::new(p)));
+                }
+            }
+        }
     }
 
     /// Number of f32 parameters held.

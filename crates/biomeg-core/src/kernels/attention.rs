@@ -1,13 +1,17 @@
 //! Fused multi-head self-attention: scores, key mask, softmax and the weighted sum of values in
 //! one pass over key blocks with an online softmax (running max and sum per query row), so only
 //! a BQ x BK block of scores ever exists per thread, never a head's full seq x seq matrix.
-//! Both block products (Q K^T and P V) run on the GEMM micro-kernels via strided views.
+//! Both block products (Q K^T and P V) run on the GEMM micro-kernels: K^T and V are packed once
+//! per head, Q and the probabilities are read in place.
 
-use super::gemm::{gemm_with, MatRef};
+use super::gemm::MatRef;
 use super::ops::{drop_threshold, dropout_row, exp_fast};
+use super::packed::{pack_panels, panel_gemm, Epilogue};
 use super::{par_for, simd, simd_dispatch, SharedMut};
 
-const BQ: usize = 64;
+/// Query rows per block: a multiple of every MR (12, 6, 4), so the in-place tiles are whole.
+const BQ: usize = 120;
+/// Keys per block: a multiple of every NR (32, 16, 8).
 const BK: usize = 128;
 
 /// Shapes of one attention call.
@@ -64,10 +68,18 @@ simd_dispatch! {
         let isa = simd::detect();
         let base = b * seq * ld;
         let scale = 1.0 / (dh as f32).sqrt();
+        // K^T and V of this head, packed once into micro-kernel panels for every query block; Q
+        // and the probabilities are read in place (`panel_gemm`).
+        let (mut kbuf, mut vbuf) = (Vec::new(), Vec::new());
+        let kt = pack_panels(isa, MatRef { data: &qkv[base + h + head * dh..], rs: 1, cs: ld }, dh, seq, &mut kbuf);
+        let v = pack_panels(isa, MatRef { data: &qkv[base + 2 * h + head * dh..], rs: ld, cs: 1 }, seq, dh, &mut vbuf);
         let mut scores = vec![0f32; BQ * BK];
         let mut acc = vec![0f32; BQ * dh];
         let mut m = [f32::NEG_INFINITY; BQ];
         let mut l = [0f32; BQ];
+        // The key block's mask as an additive score bias and a 0/1 factor on the probabilities.
+        let (mut bias, mut keep) = ([0f32; BK], [0f32; BK]);
+        let nr = isa.nr();
         for q0 in (0..seq).step_by(BQ) {
             let nq = BQ.min(seq - q0);
             acc[..nq * dh].fill(0.0);
@@ -80,16 +92,20 @@ simd_dispatch! {
                 if !kmask.iter().any(|&v| v) {
                     continue;
                 }
-                // S = Q_blk K_blk^T (K rows viewed as the columns of B)
-                let k = MatRef { data: &qkv[base + k0 * ld + h + head * dh..], rs: 1, cs: ld };
-                gemm_with(isa, 1, nq, nk, dh, q, k, &mut scores, BK, false);
+                for (j, &real) in kmask.iter().enumerate() {
+                    (bias[j], keep[j]) = if real { (0.0, 1.0) } else { (f32::NEG_INFINITY, 0.0) };
+                }
+                // S = Q_blk K_blk^T: the key panels from k0 (BK is a multiple of every NR)
+                let keys = (k0 / nr, (k0 + nk).div_ceil(nr));
+                let sp = SharedMut(scores.as_mut_ptr());
+                panel_gemm(isa, q, (0, nq), kt, keys, (0, dh), sp, BK, false, Epilogue::None, false);
                 for i in 0..nq {
                     let srow = &mut scores[i * BK..i * BK + nk];
-                    let bmax = scale_mask_max(srow, kmask, scale);
+                    let bmax = scale_mask_max(srow, &bias[..nk], scale);
                     // online softmax: rescale what was accumulated under the old row max
                     let mnew = m[i].max(bmax);
                     let alpha = if m[i] == f32::NEG_INFINITY { 0.0 } else { exp_fast(m[i] - mnew) };
-                    let psum = exp_masked(srow, kmask, mnew);
+                    let psum = exp_masked(srow, &keep[..nk], mnew);
                     if drop.p > 0.0 {
                         dropout_row(srow, drop.seed, ((bh * seq + q0 + i) * seq + k0) as u64, th, 1.0 / (1.0 - drop.p));
                     }
@@ -101,8 +117,8 @@ simd_dispatch! {
                 }
                 // O_blk += P V_blk
                 let p = MatRef { data: &scores, rs: BK, cs: 1 };
-                let v = MatRef { data: &qkv[base + k0 * ld + 2 * h + head * dh..], rs: ld, cs: 1 };
-                gemm_with(isa, 1, nq, dh, nk, p, v, &mut acc, dh, true);
+                let ap = SharedMut(acc.as_mut_ptr());
+                panel_gemm(isa, p, (0, nq), v, (0, v.count(isa)), (k0, k0 + nk), ap, dh, true, Epilogue::None, false);
             }
             for i in 0..nq {
                 let inv = if l[i] > 0.0 { 1.0 / l[i] } else { 0.0 };
@@ -120,43 +136,47 @@ simd_dispatch! {
     }
 }
 
-/// Visit a row with its key mask as f(lane, value, keep), lane = j mod 8, in blocks of eight so
-/// per-lane accumulators vectorize.
+/// Lanes of the running max: one zmm, or two ymm / four v128.
+const LANES: usize = 16;
+
+/// Row of scores: s_j = s_j * scale + bias_j, with bias_j 0 for a real key and -inf for a masked
+/// one; returns the row max (lane maxima; max is exact in any order). Plain arithmetic on
+/// 16-lane chunks, so it vectorizes at full width.
 #[inline(always)]
-fn for_lanes(row: &mut [f32], kmask: &[bool], mut f: impl FnMut(usize, &mut f32, bool)) {
-    let n8 = row.len() / 8 * 8;
-    for (r, k) in row[..n8].chunks_exact_mut(8).zip(kmask[..n8].chunks_exact(8)) {
-        for l in 0..8 {
-            f(l, &mut r[l], k[l]);
+pub(crate) fn scale_mask_max(row: &mut [f32], bias: &[f32], scale: f32) -> f32 {
+    let mut mx = [f32::NEG_INFINITY; LANES];
+    let n = row.len() / LANES * LANES;
+    for (r, b) in row[..n].chunks_exact_mut(LANES).zip(bias[..n].chunks_exact(LANES)) {
+        for l in 0..LANES {
+            r[l] = r[l] * scale + b[l];
+            mx[l] = if r[l] > mx[l] { r[l] } else { mx[l] }; // one vmaxps (f32::max adds NaN fix-ups)
         }
     }
-    for j in n8..row.len() {
-        f(j - n8, &mut row[j], kmask[j]);
+    for j in n..row.len() {
+        row[j] = row[j] * scale + bias[j];
+        mx[j - n] = mx[j - n].max(row[j]);
     }
-}
-
-/// Row of scores: s_j *= scale for unmasked keys, -inf for masked ones; returns the row max
-/// (eight running maxima; max is exact in any order).
-#[inline(always)]
-pub(crate) fn scale_mask_max(row: &mut [f32], kmask: &[bool], scale: f32) -> f32 {
-    let mut mx = [f32::NEG_INFINITY; 8];
-    for_lanes(row, kmask, |l, sv, keep| {
-        *sv = if keep { *sv * scale } else { f32::NEG_INFINITY };
-        mx[l] = mx[l].max(*sv);
-    });
     mx.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
-/// p_j = exp(s_j - m) for unmasked keys and 0 for masked ones, in place; returns the sum of the
-/// p_j, accumulated in eight lanes that are added in a fixed order.
+/// p_j = exp(s_j - m) * keep_j in place (keep_j 1 for a real key, 0 for a masked one); returns
+/// the sum of the p_j, accumulated in eight lanes (j mod 8) that are added in a fixed order.
+/// (Sixteen lanes change the sum's last bits, and with it the log-sum-exp that backward reads:
+/// enough to flip a near-zero gradient in the ALBERT AdamW parity test.)
 #[inline(always)]
-pub(crate) fn exp_masked(row: &mut [f32], kmask: &[bool], m: f32) -> f32 {
+pub(crate) fn exp_masked(row: &mut [f32], keep: &[f32], m: f32) -> f32 {
     let mut sum = [0f32; 8];
-    for_lanes(row, kmask, |l, sv, keep| {
-        let e = exp_fast(*sv - m);
-        *sv = if keep { e } else { 0.0 };
-        sum[l] += *sv;
-    });
+    let n = row.len() / 8 * 8;
+    for (r, k) in row[..n].chunks_exact_mut(8).zip(keep[..n].chunks_exact(8)) {
+        for l in 0..8 {
+            r[l] = exp_fast(r[l] - m) * k[l];
+            sum[l] += r[l];
+        }
+    }
+    for j in n..row.len() {
+        row[j] = exp_fast(row[j] - m) * keep[j];
+        sum[j - n] += row[j];
+    }
     ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]))
 }
 

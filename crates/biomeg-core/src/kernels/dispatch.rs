@@ -13,6 +13,7 @@
 
 use super::gemm::{gemm, MatRef};
 use super::int8::{gemm_i8, PackedI8};
+use super::packed::{gemm_packed, Epilogue, PackedF32};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -117,6 +118,8 @@ pub struct WeightBuf {
     /// The int8 form that forward GEMMs on this weight use instead (quantized inference);
     /// dropped by any mutable access, like a device copy.
     int8: Option<Arc<PackedI8>>,
+    /// The weight packed once for the f32 micro-kernel (inference models); dropped like `int8`.
+    packed: Option<Arc<PackedF32>>,
     /// The CUDA instances holding a copy, freed on drop.
     #[cfg(not(target_arch = "wasm32"))]
     holders: cuda::Holders,
@@ -129,6 +132,7 @@ impl WeightBuf {
             id: NEXT_WEIGHT_ID.fetch_add(1, Ordering::Relaxed),
             version: 0,
             int8: None,
+            packed: None,
             #[cfg(not(target_arch = "wasm32"))]
             holders: Default::default(),
         }
@@ -140,6 +144,14 @@ impl WeightBuf {
     }
     pub fn int8(&self) -> Option<&PackedI8> {
         self.int8.as_deref()
+    }
+    /// Inference: forward GEMMs through this weight use `p`, packed once, instead of packing the
+    /// weight on every call. Does not count as a change of the data.
+    pub fn set_packed(&mut self, p: Option<Arc<PackedF32>>) {
+        self.packed = p;
+    }
+    pub fn packed(&self) -> Option<&PackedF32> {
+        self.packed.as_deref()
     }
     /// Identity for the device cache (0 for a `Default` buffer, which is never cached).
     pub fn id(&self) -> u64 {
@@ -165,6 +177,7 @@ impl DerefMut for WeightBuf {
     fn deref_mut(&mut self) -> &mut Vec<f32> {
         self.version = self.version.wrapping_add(1);
         self.int8 = None;
+        self.packed = None;
         if self.id == 0 {
             self.id = NEXT_WEIGHT_ID.fetch_add(1, Ordering::Relaxed);
         }
@@ -182,6 +195,7 @@ impl Clone for WeightBuf {
     fn clone(&self) -> Self {
         let mut w = WeightBuf::new(self.data.clone());
         w.int8 = self.int8.clone();
+        w.packed = self.packed.clone();
         w
     }
 }
@@ -257,6 +271,35 @@ fn dispatch(
     let _ = w;
     gemm(m, n, k, a, b, c, ldc, accumulate);
     GemmDevice::Cpu
+}
+
+/// An inference Linear without its bias: y[m, n] = x[m, k] W^T, then `epi` (bias, bias +
+/// activation). The epilogue runs inside the GEMM when the weight is packed (`set_packed`),
+/// otherwise as one parallel pass after it (int8, CUDA, or a weight packed per call).
+#[allow(clippy::too_many_arguments)]
+pub fn linear_inference(m: usize, n: usize, k: usize, x: &[f32], w: &WeightBuf, y: &mut [f32], epi: Epilogue) {
+    let y = &mut y[..m * n];
+    let x = &x[..m * k];
+    match w.packed().filter(|p| p.n == n && p.k == k && w.int8().is_none()) {
+        Some(p) if !ran_on_cuda(m, n, k, x, w, y) => gemm_packed(m, x, p, y, n, false, epi),
+        Some(_) => epi.apply_all(y),
+        None => {
+            matmul_weight(m, n, k, MatRef::row_major(x, k), w, MatRef::transposed(w, k), y, n, false);
+            epi.apply_all(y);
+        }
+    }
+}
+
+/// y = x W^T on the GPU when the thresholds send it there and CUDA works; false otherwise.
+fn ran_on_cuda(m: usize, n: usize, k: usize, x: &[f32], w: &WeightBuf, y: &mut [f32]) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    return global_thresholds().wants_cuda(m, n, k, true, false)
+        && global().on_gpu(m, n, k, MatRef::row_major(x, k), MatRef::transposed(w, k), Some(w), y, n, false).is_ok();
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = (m, n, k, x, w, y);
+        false
+    }
 }
 
 /// As `matmul`, but on the device asked for (tests compare the two); errors if CUDA is absent,

@@ -54,15 +54,21 @@ pub fn add_bias(x: &mut [f32], bias: &[f32]) {
 
 /// x[r] = act(x[r] + bias) for every row.
 pub fn bias_act(x: &mut [f32], bias: &[f32], act: Act) {
-    rows_par(x, bias.len(), |_, row| {
-        add_row(row, bias);
-        match act {
-            Act::Gelu => gelu_serial(row),
-            Act::GeluTanh => gelu_tanh_serial(row),
-            Act::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Act::Tanh => row.iter_mut().for_each(|v| *v = tanh_fast(*v)),
-        }
-    });
+    rows_par(x, bias.len(), |_, row| bias_act_row(row, bias, Some(act)));
+}
+
+/// One row (or a segment of one, with the matching bias segment): row = act(row + bias), or
+/// row + bias when `act` is None. Also the per-tile epilogue of `packed::gemm_packed`.
+#[inline]
+pub fn bias_act_row(row: &mut [f32], bias: &[f32], act: Option<Act>) {
+    add_row(row, bias);
+    match act {
+        None => {}
+        Some(Act::Gelu) => gelu_serial(row),
+        Some(Act::GeluTanh) => gelu_tanh_serial(row),
+        Some(Act::Relu) => row.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Some(Act::Tanh) => row.iter_mut().for_each(|v| *v = tanh_fast(*v)),
+    }
 }
 
 /// x[r] = (x[r] + bias) + residual[r] for every row.

@@ -190,7 +190,7 @@ fn gemm_serial(
 
 /// Pack A[i0..i0+mc, p0..p0+kc] into MR-row panels: panel r holds, for each p, MR consecutive
 /// values (zero-padded past the last row).
-fn pack_a(a: MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, out: &mut [f32]) {
+pub(crate) fn pack_a(a: MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, out: &mut [f32]) {
     for (pi, ir) in (0..mc).step_by(mr).enumerate() {
         let panel = &mut out[pi * mr * kc..(pi + 1) * mr * kc];
         let rows = mr.min(mc - ir);
@@ -211,7 +211,7 @@ fn pack_a(a: MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, out:
 
 /// Pack B[p0..p0+kc, j0..j0+nc] into NR-column panels: panel q holds, for each p, NR consecutive
 /// values (zero-padded past the last column).
-fn pack_b(b: MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+pub(crate) fn pack_b(b: MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
     for (qi, jr) in (0..nc).step_by(nr).enumerate() {
         let panel = &mut out[qi * nr * kc..(qi + 1) * nr * kc];
         let cols = nr.min(nc - jr);

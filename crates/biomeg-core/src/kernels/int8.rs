@@ -204,11 +204,22 @@ super::simd_dispatch! {
     /// q = floor(x / s + zp + 0.5) clamped (round half up; float-to-int truncation of a value
     /// already clamped to [0, 127], which vectorizes, unlike `f32::round`).
     fn quantize_row(x: &[f32], out: &mut [u8]) -> (f32, i32) {
-        let (mut lo, mut hi) = (0f32, 0f32);
-        for &v in x {
-            lo = if v < lo { v } else { lo };
-            hi = if v > hi { v } else { hi };
+        // Eight lanes of running min / max, so the scan vectorizes (a single running value is a
+        // serial chain the compiler must keep in order); min and max are exact in any order.
+        let (mut lo8, mut hi8) = ([0f32; 8], [0f32; 8]);
+        let n8 = x.len() / 8 * 8;
+        for c in x[..n8].chunks_exact(8) {
+            for l in 0..8 {
+                lo8[l] = if c[l] < lo8[l] { c[l] } else { lo8[l] };
+                hi8[l] = if c[l] > hi8[l] { c[l] } else { hi8[l] };
+            }
         }
+        for (l, &v) in x[n8..].iter().enumerate() {
+            lo8[l] = if v < lo8[l] { v } else { lo8[l] };
+            hi8[l] = if v > hi8[l] { v } else { hi8[l] };
+        }
+        let lo = lo8.iter().fold(0f32, |a, &v| if v < a { v } else { a });
+        let hi = hi8.iter().fold(0f32, |a, &v| if v > a { v } else { a });
         let mut s = (hi - lo) / 127.0;
         if !(s > 0.0 && s.is_finite()) {
             s = 1.0;
@@ -218,7 +229,10 @@ super::simd_dispatch! {
         let shift = zp as f32 + 0.5;
         for (d, &v) in out.iter_mut().zip(x) {
             let y = v * inv + shift;
-            *d = (if y > 0.0 { y } else { 0.0 }).min(127.0) as u8;
+            let c = (if y > 0.0 { y } else { 0.0 }).min(127.0);
+            // SAFETY: c is in [0, 127] (NaN fails `y > 0` and becomes 0). `as u8` would saturate,
+            // which compilers scalarize lane by lane; the unchecked conversion vectorizes.
+            *d = unsafe { c.to_int_unchecked::<i32>() } as u8;
         }
         (s, zp)
     }

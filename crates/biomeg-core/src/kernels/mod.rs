@@ -8,6 +8,7 @@ pub mod fused;
 pub mod gemm;
 pub mod int8;
 pub mod ops;
+pub mod packed;
 pub mod peak;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod pool;
@@ -96,7 +97,9 @@ impl SharedMut {
     }
 }
 
-/// Compile a kernel body twice, once with AVX2+FMA enabled, and pick at run time.
+/// Compile a kernel body three times (portable, AVX2+FMA, AVX-512) and pick at run time by
+/// `simd::detect()` (so BIOMEG_SIMD=avx2 pins the element-wise kernels too). Element-wise
+/// bodies give the same bits at every width: Rust neither reorders float sums nor fuses a*b+c.
 macro_rules! simd_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
@@ -107,9 +110,13 @@ macro_rules! simd_dispatch {
             {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                if matches!($crate::kernels::simd::detect(), $crate::kernels::simd::Isa::Avx2 | $crate::kernels::simd::Isa::Avx512) {
-                    // SAFETY: the CPU has AVX2 and FMA (checked by detect()).
-                    return unsafe { avx2($($arg),*) };
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                match $crate::kernels::simd::detect() {
+                    // SAFETY: detect() found these features on this CPU.
+                    $crate::kernels::simd::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::kernels::simd::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    _ => {}
                 }
             }
             imp($($arg),*)

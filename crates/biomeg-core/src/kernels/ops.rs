@@ -15,11 +15,16 @@ pub fn exp_fast(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.7);
     // Round x*log2(e) to nearest with the 1.5*2^23 trick (no rounding instruction needed).
     const MAGIC: f32 = 12_582_912.0;
-    let k = (x * LOG2E + MAGIC) - MAGIC;
+    let t = x * LOG2E + MAGIC;
+    let k = t - MAGIC;
     let r = x - k * LN2_HI - k * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    // 2^k from t's low mantissa bits (t = MAGIC + k exactly): integer ops only. `k as i32` is a
+    // saturating conversion that compilers scalarize lane by lane, which made every loop over
+    // exp_fast (softmax, GELU's erf, tanh) run at scalar speed.
+    let kbits = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    y * f32::from_bits(kbits.wrapping_add(127) << 23)
 }
 
 /// erf(x), Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7).

@@ -100,6 +100,38 @@ pub unsafe fn microkernel(isa: Isa, kc: usize, a: &[f32], b: &[f32], c: *mut f32
     }
 }
 
+/// Whether `isa` has a micro-kernel that reads A's rows in place (`microkernel_rows`), so a
+/// GEMM on a packed weight need not pack A either.
+pub fn has_rows_kernel(isa: Isa) -> bool {
+    cfg!(target_arch = "x86_64") && isa == Isa::Avx512
+}
+
+/// As `microkernel` for a whole MR-row tile, with A read in place: row r of the tile is
+/// `a[r * lda..][..kc]`. Only for the ISAs where `has_rows_kernel` is true.
+///
+/// # Safety
+/// As `microkernel`; `a` points at MR rows of at least kc values, lda apart.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub unsafe fn microkernel_rows(
+    isa: Isa,
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    nr_eff: usize,
+    acc: bool,
+) {
+    debug_assert!(b.len() >= kc * isa.nr() && has_rows_kernel(isa));
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::mk_avx512_rows(kc, a, lda, b.as_ptr(), c, ldc, nr_eff, acc),
+        _ => unreachable!("no in-place-A micro-kernel for {isa:?}"),
+    }
+}
+
 /// Write an MR x NR accumulator tile (row-major in `tile`) into C, whole or clipped.
 #[inline(always)]
 unsafe fn store_tile<const MR: usize, const NR: usize>(tile: &[f32], c: *mut f32, ldc: usize, mr_eff: usize, nr_eff: usize, acc: bool) {
@@ -199,6 +231,34 @@ mod x86 {
                 _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + 16), t[r][1]);
             }
             store_tile::<MR, NR>(&tile, c, ldc, mr_eff, nr_eff, acc);
+        }
+    }
+
+    /// 12 x 32 tile like `mk_avx512`, broadcasting A from its 12 rows in place (lda apart).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn mk_avx512_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, nr_eff: usize, acc: bool) {
+        const MR: usize = 12;
+        const NR: usize = 32;
+        let mut t = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            let b0 = _mm512_loadu_ps(b.add(p * NR));
+            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            let ap = a.add(p);
+            for r in 0..MR {
+                let ar = _mm512_set1_ps(*ap.add(r * lda));
+                t[r][0] = _mm512_fmadd_ps(ar, b0, t[r][0]);
+                t[r][1] = _mm512_fmadd_ps(ar, b1, t[r][1]);
+            }
+        }
+        for r in 0..MR {
+            let row = c.add(r * ldc);
+            for h in 0..2 {
+                let cols = nr_eff.saturating_sub(16 * h).min(16);
+                let mask: __mmask16 = if cols == 16 { 0xFFFF } else { (1u16 << cols) - 1 };
+                let v = if acc { _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row.add(16 * h)), t[r][h]) } else { t[r][h] };
+                _mm512_mask_storeu_ps(row.add(16 * h), mask, v);
+            }
         }
     }
 }
