@@ -10,12 +10,11 @@
 // Skips (exit 0, message) when python/torch/transformers/onnx or onnxruntime-node are missing.
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BiomegModel, loadBackend, presetConfig, setThreads } from '../dist/index.js';
+import { loadOrtNode, ortSession, pythonLacks, ROOT as root } from './ort_node.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const { values: o } = parseArgs({
   options: {
     presets: { type: 'string', default: 'bert-base,biomegatron-345m' },
@@ -36,48 +35,13 @@ const skip = (why) => {
   process.exit(0);
 };
 
-// ---- onnxruntime-node: installed on demand into .cache/bench-ort (its linux binary is ~290 MB,
-// too large for a devDependency of every checkout) --------------------------------------------
-const ORT_PREFIX = path.join(root, '.cache/bench-ort');
-function loadOrt() {
-  const req = createRequire(path.join(ORT_PREFIX, 'index.js'));
-  try {
-    return req('onnxruntime-node');
-  } catch {
-    console.log(`installing onnxruntime-node@${o['ort-version']} into .cache/bench-ort (--ignore-scripts)`);
-    try {
-      execFileSync(
-        'npm',
-        [
-          'install',
-          `onnxruntime-node@${o['ort-version']}`,
-          '--ignore-scripts',
-          '--no-audit',
-          '--no-fund',
-          '--loglevel=error',
-          '--prefix',
-          ORT_PREFIX,
-        ],
-        { stdio: 'inherit' },
-      );
-      return req('onnxruntime-node');
-    } catch (e) {
-      skip(`onnxruntime-node not available: ${e.message.split('\n')[0]}`);
-    }
-  }
-}
-
 // ---- ONNX export ---------------------------------------------------------------------------
 function exportOnnx(preset, cfg) {
   const dir = path.join(root, '.cache/onnx');
   const file = path.join(dir, `${preset}.onnx`);
   if (existsSync(file)) return file;
-  if (!existsSync(o.python)) skip(`python not found at ${o.python} (--python or BIOMEG_PYTHON)`);
-  try {
-    execFileSync(o.python, ['-c', 'import torch, transformers, onnx']);
-  } catch {
-    skip(`${o.python} lacks torch, transformers or onnx`);
-  }
+  const lacks = pythonLacks(o.python, ['torch', 'transformers', 'onnx']);
+  if (lacks) skip(lacks);
   execFileSync('mkdir', ['-p', dir]);
   const cfgFile = path.join(dir, `${preset}.config.json`);
   writeFileSync(cfgFile, JSON.stringify(cfg));
@@ -103,7 +67,12 @@ const median = (x) => {
 };
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const ort = loadOrt();
+let ort;
+try {
+  ort = loadOrtNode(o['ort-version']);
+} catch (e) {
+  skip(e.message);
+}
 const configs = Object.fromEntries(await Promise.all(presets.map(async (p) => [p, await presetConfig(p)])));
 const files = Object.fromEntries(presets.map((p) => [p, exportOnnx(p, configs[p])]));
 const native = await loadBackend('native');
@@ -129,12 +98,7 @@ for (const preset of presets) {
   const model = await BiomegModel.random(preset, { backend: 'native', seed: 1 });
   for (const threads of threadList) {
     await setThreads(threads, 'native');
-    const session = await ort.InferenceSession.create(files[preset], {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-    });
+    const session = await ortSession(ort, files[preset], threads);
     const timeBiomeg = async () => {
       const t = performance.now();
       await model.forward({ ids, batch, seq });
