@@ -86,7 +86,8 @@ function exportOrt() {
       '--int8',
       files.int8,
     ],
-    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, HF_HUB_OFFLINE: '1' } },
+    // its messages go to stderr: stdout is the --json result
+    { stdio: ['ignore', 2, 'inherit'], env: { ...process.env, HF_HUB_OFFLINE: '1' } },
   );
   console.error(`exported and quantized in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   return { ort, dir, files };
@@ -129,7 +130,7 @@ const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 // Every engine: its row and LogitSource (and what to release at the end).
 const engines = [];
 const ortSetup = values.ort ? exportOrt() : null;
-if (ortSetup?.skipped) console.log(`onnxruntime rows SKIPPED: ${ortSetup.skipped}`);
+if (ortSetup?.skipped) console.error(`onnxruntime rows SKIPPED: ${ortSetup.skipped}`);
 for (const backend of (values.backends ?? 'native,wasm').split(',')) {
   if (backend === 'native') await setThreads(threads, 'native');
   for (const quantize of [undefined, 'int8']) {
@@ -202,4 +203,7 @@ for (const { row, model } of engines) {
 for (const { session } of engines) await session?.release();
 if (ortSetup?.dir) rmSync(ortSetup.dir, { recursive: true, force: true });
 const results = engines.map((e) => e.row);
-if (values.json) console.log(JSON.stringify({ ort: values.ort ? values['ort-version'] : undefined, rows: results }, null, 2));
+if (values.json) {
+  const ort = values.ort ? { version: values['ort-version'], skipped: ortSetup.skipped } : undefined;
+  console.log(JSON.stringify({ ort, rows: results }, null, 2));
+}
