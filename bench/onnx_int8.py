@@ -1,7 +1,8 @@
 """onnxruntime side of the int8 comparison: export an encoder to ONNX with torch.onnx.export,
-quantize it with onnxruntime's quantize_dynamic (int8 weights, dynamic u8 activations), then
-measure, for fp32 and int8, the forward time at batch 8 x 128 (median of alternating runs, 1 and
-2 threads) and the last-hidden-state cosine similarity of int8 vs fp32 on real PubMed abstracts.
+quantize it with onnxruntime's quantize_dynamic (int8 weights, dynamic u8 activations; both
+through scripts/export_onnx.py), then measure, for fp32 and int8, the forward time at batch 8 x 128
+(median of alternating runs, 1 and 2 threads) and the last-hidden-state cosine similarity of int8
+vs fp32 on real PubMed abstracts.
 
     /opt/biomeg-py/bin/python bench/onnx_int8.py --model .cache/models/all-MiniLM-L6-v2 \
         [--data $BIOMEG_DATA] [--reps 5] [--out reports/onnx_int8.json]
@@ -19,38 +20,16 @@ import time
 
 try:
     import numpy as np
+    import onnx  # noqa: F401  (torch.onnx.export needs it)
     import onnxruntime as ort
     import torch
     import transformers
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 except ImportError as e:  # pragma: no cover
     print(f"SKIPPED: {e} (pip install onnxruntime onnx into the Python env with torch + transformers)")
     sys.exit(0)
 
-
-class Positional(torch.nn.Module):
-    """transformers 5.x: forward(ids, mask, type ids) positionally for torch.onnx.export."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, ids, mask, types):
-        return self.m(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-
-
-def export(model, path):
-    ids = torch.ones(2, 16, dtype=torch.long)
-    torch.onnx.export(
-        Positional(model).eval(),
-        (ids, torch.ones_like(ids), torch.zeros_like(ids)),
-        path,
-        input_names=["input_ids", "attention_mask", "token_type_ids"],
-        output_names=["last_hidden_state"],
-        dynamic_axes={n: {0: "b", 1: "s"} for n in ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]},
-        opset_version=17,
-        dynamo=False,
-    )
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from export_onnx import export, quantize_int8  # noqa: E402
 
 
 def session(path, threads):
@@ -83,7 +62,7 @@ def main():
     d = tempfile.mkdtemp(prefix="onnx-int8-")
     f32, i8 = os.path.join(d, "fp32.onnx"), os.path.join(d, "int8.onnx")
     export(model, f32)
-    quantize_dynamic(f32, i8, weight_type=QuantType.QInt8, per_channel=True)
+    quantize_int8(f32, i8)
     out = {
         "model": a.model or a.preset,
         "onnxruntime": ort.__version__,

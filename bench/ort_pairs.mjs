@@ -9,15 +9,14 @@
 // median of each side and the median of the per-pair ratios, so load from other processes on
 // the machine hits both sides alike. The floor is the forward's matmul FLOPs (the linear layers
 // and the two attention products) divided by the FMA peak measured now (`biomeg bench`'s).
-// Skips (exit 0, message) when python/torch/transformers/onnx or onnxruntime-node are missing.
+// Skips (exit 0, message) when python/torch/transformers/onnx or onnxruntime-node/-web are missing.
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BiomegModel, loadBackend, presetConfig, setThreads } from '../dist/index.js';
+import { loadOrtNode, loadOrtPackage, ortSession, pythonLacks, ROOT as root } from './ort_node.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const { values: o } = parseArgs({
   options: {
     presets: { type: 'string', default: 'bert-base,biomegatron-345m' },
@@ -40,48 +39,13 @@ const skip = (why) => {
   process.exit(0);
 };
 
-// ---- onnxruntime-node / -web: installed on demand into .cache/bench-ort (the node package's
-// linux binary is ~290 MB, too large for a devDependency of every checkout) --------------------
-const ORT_PREFIX = path.join(root, '.cache/bench-ort');
-function loadOrt(pkg) {
-  const req = createRequire(path.join(ORT_PREFIX, 'index.js'));
-  try {
-    return req(pkg);
-  } catch {
-    console.log(`installing ${pkg}@${o['ort-version']} into .cache/bench-ort (--ignore-scripts)`);
-    try {
-      execFileSync(
-        'npm',
-        [
-          'install',
-          `${pkg}@${o['ort-version']}`,
-          '--ignore-scripts',
-          '--no-audit',
-          '--no-fund',
-          '--loglevel=error',
-          '--prefix',
-          ORT_PREFIX,
-        ],
-        { stdio: 'inherit' },
-      );
-      return req(pkg);
-    } catch (e) {
-      skip(`${pkg} not available: ${e.message.split('\n')[0]}`);
-    }
-  }
-}
-
 // ---- ONNX export ---------------------------------------------------------------------------
 function exportOnnx(preset, cfg) {
   const dir = path.join(root, '.cache/onnx');
   const file = path.join(dir, `${preset}.onnx`);
   if (existsSync(file)) return file;
-  if (!existsSync(o.python)) skip(`python not found at ${o.python} (--python or BIOMEG_PYTHON)`);
-  try {
-    execFileSync(o.python, ['-c', 'import torch, transformers, onnx']);
-  } catch {
-    skip(`${o.python} lacks torch, transformers or onnx`);
-  }
+  const lacks = pythonLacks(o.python, ['torch', 'transformers', 'onnx']);
+  if (lacks) skip(lacks);
   execFileSync('mkdir', ['-p', dir]);
   const cfgFile = path.join(dir, `${preset}.config.json`);
   writeFileSync(cfgFile, JSON.stringify(cfg));
@@ -107,7 +71,12 @@ const median = (x) => {
 };
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const ort = loadOrt('onnxruntime-node');
+let ort;
+try {
+  ort = loadOrtNode(o['ort-version']);
+} catch (e) {
+  skip(e.message);
+}
 const wasmPresets = o['wasm-presets'] === 'none' ? [] : o['wasm-presets'].split(',');
 const allPresets = [...new Set([...presets, ...wasmPresets])];
 const configs = Object.fromEntries(await Promise.all(allPresets.map(async (p) => [p, await presetConfig(p)])));
@@ -172,12 +141,7 @@ for (const preset of presets) {
   const model = await BiomegModel.random(preset, { backend: 'native', seed: 1 });
   for (const threads of threadList) {
     await setThreads(threads, 'native');
-    const session = await ort.InferenceSession.create(files[preset], {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-    });
+    const session = await ortSession(ort, files[preset], threads);
     const row = await pairUp(
       { preset, backend: 'native', peer: 'onnxruntime-node', threads },
       pairs,
@@ -198,7 +162,12 @@ for (const preset of presets) {
 
 // wasm: biomeg's wasm build and onnxruntime-web's wasm backend (simd, 1 thread), both in Node.
 if (wasmPresets.length) {
-  const ortWeb = loadOrt('onnxruntime-web');
+  let ortWeb;
+  try {
+    ortWeb = loadOrtPackage('onnxruntime-web', o['ort-version']);
+  } catch (e) {
+    skip(e.message);
+  }
   ortWeb.env.wasm.numThreads = 1;
   const webFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ortWeb.Tensor('int64', v.data, v.dims)]));
   for (const preset of wasmPresets) {
