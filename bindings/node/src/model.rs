@@ -22,10 +22,10 @@ pub struct Model {
     inner: Arc<Encoder>,
 }
 
-/// An inference model (its Linear weights packed once when BIOMEG_PREPACK=1: `Encoder::prepack`).
+/// An inference model (`Encoder::ready_for_inference`).
 fn model(enc: core::Result<Encoder>) -> core::Result<Model> {
     enc.map(|mut e| {
-        e.prepack();
+        e.ready_for_inference();
         Model { inner: Arc::new(e) }
     })
 }

@@ -12,11 +12,18 @@ pub struct Model {
     inner: Encoder,
 }
 
+/// An inference model (`Encoder::ready_for_inference`).
+fn model(enc: core::Result<Encoder>) -> Result<Model, JsValue> {
+    let mut inner = enc.map_err(coded)?;
+    inner.ready_for_inference();
+    Ok(Model { inner })
+}
+
 #[wasm_bindgen]
 impl Model {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(config_json: &str, config_name: &str, weights: &[u8], weights_name: &str) -> Result<Model, JsValue> {
-        Ok(Model { inner: core::load_from_bytes(config_json, config_name, weights, weights_name).map_err(coded)? })
+        model(core::load_from_bytes(config_json, config_name, weights, weights_name))
     }
 
     #[wasm_bindgen(js_name = fromFile)]
@@ -25,7 +32,7 @@ impl Model {
     }
 
     pub fn random(config_or_preset: &str, seed: u32) -> Result<Model, JsValue> {
-        Ok(Model { inner: core::random_from_spec(config_or_preset, seed as u64).map_err(coded)? })
+        model(core::random_from_spec(config_or_preset, seed as u64))
     }
 
     pub fn config(&self) -> String {

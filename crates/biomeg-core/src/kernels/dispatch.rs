@@ -153,6 +153,14 @@ impl WeightBuf {
     pub fn packed(&self) -> Option<&PackedF32> {
         self.packed.as_deref()
     }
+    /// Inference with an int8 form: free the f32 values, which nothing reads any more (forward
+    /// GEMMs use `int8`). The buffer is then empty; its shape lives in the Linear. Not for
+    /// training, whose optimizer updates the f32 values.
+    pub fn release_f32(&mut self) {
+        if self.int8.is_some() {
+            self.data = Vec::new();
+        }
+    }
     /// Identity for the device cache (0 for a `Default` buffer, which is never cached).
     pub fn id(&self) -> u64 {
         self.id

@@ -112,7 +112,7 @@ pub fn gemm_packed_with(threads: usize, m: usize, a: &[f32], w: &PackedF32, c: &
     }
     let cp = SharedMut(c.as_mut_ptr());
     let (a, b) = (MatRef::row_major(a, k), w.panels());
-    let (isa, mr, panels) = (w.isa, w.isa.mr(), b.count(w.isa));
+    let (isa, panels) = (w.isa, b.count(w.isa));
     let threads = if 2 * m * n * k < PARALLEL_MIN_FLOPS || cfg!(target_arch = "wasm32") { 1 } else { threads.max(1) };
     let part = |rows: (usize, usize), qs: (usize, usize), caller: bool| {
         // SAFETY: C's columns from panel qs.0 on; each part owns its rows x panels.
@@ -126,6 +126,7 @@ pub fn gemm_packed_with(threads: usize, m: usize, a: &[f32], w: &PackedF32, c: &
     #[cfg(not(target_arch = "wasm32"))]
     {
         let t0 = super::profile::enabled().then(super::profile::now_ms).flatten();
+        let mr = isa.mr();
         let own = if m >= threads * 2 * mr {
             let per = m.div_ceil(mr).div_ceil(threads) * mr;
             super::pool::run(threads, &|t| part(((t * per).min(m), ((t + 1) * per).min(m)), (0, panels), t == 0))

@@ -112,6 +112,7 @@ pub fn has_rows_kernel(isa: Isa) -> bool {
 /// # Safety
 /// As `microkernel`; `a` points at MR rows of at least kc values, lda apart.
 #[allow(clippy::too_many_arguments)]
+#[cfg_attr(target_arch = "wasm32", allow(unused_variables))]
 #[inline]
 pub unsafe fn microkernel_rows(
     isa: Isa,
