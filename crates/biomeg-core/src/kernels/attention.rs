@@ -9,6 +9,11 @@ use super::ops::{drop_threshold, dropout_row, exp_fast};
 use super::packed::{pack_panels, panel_gemm, Epilogue};
 use super::{par_for, simd, simd_dispatch, SharedMut};
 
+thread_local! {
+    /// K^T panels, V panels, the score block and the output accumulator of `attend_one_head`.
+    static SCRATCH: std::cell::Cell<[Vec<f32>; 4]> = Default::default();
+}
+
 /// Query rows per block: a multiple of every MR (12, 6, 4), so the in-place tiles are whole.
 const BQ: usize = 120;
 /// Keys per block: a multiple of every NR (32, 16, 8).
@@ -70,11 +75,14 @@ simd_dispatch! {
         let scale = 1.0 / (dh as f32).sqrt();
         // K^T and V of this head, packed once into micro-kernel panels for every query block; Q
         // and the probabilities are read in place (`panel_gemm`).
-        let (mut kbuf, mut vbuf) = (Vec::new(), Vec::new());
-        let kt = pack_panels(isa, MatRef { data: &qkv[base + h + head * dh..], rs: 1, cs: ld }, dh, seq, &mut kbuf);
-        let v = pack_panels(isa, MatRef { data: &qkv[base + 2 * h + head * dh..], rs: ld, cs: 1 }, seq, dh, &mut vbuf);
-        let mut scores = vec![0f32; BQ * BK];
-        let mut acc = vec![0f32; BQ * dh];
+        // Per-thread buffers reused from head to head: fresh ones cost a page fault per page
+        // (they are above malloc's mmap threshold), 4 % of attention's time.
+        let mut bufs = SCRATCH.with(|c| c.take());
+        let [kbuf, vbuf, scores, acc] = &mut bufs;
+        let kt = pack_panels(isa, MatRef { data: &qkv[base + h + head * dh..], rs: 1, cs: ld }, dh, seq, kbuf);
+        let v = pack_panels(isa, MatRef { data: &qkv[base + 2 * h + head * dh..], rs: ld, cs: 1 }, seq, dh, vbuf);
+        scores.resize(BQ * BK, 0.0);
+        acc.resize(BQ * dh, 0.0);
         let mut m = [f32::NEG_INFINITY; BQ];
         let mut l = [0f32; BQ];
         // The key block's mask as an additive score bias and a 0/1 factor on the probabilities.
@@ -116,7 +124,7 @@ simd_dispatch! {
                     }
                 }
                 // O_blk += P V_blk
-                let p = MatRef { data: &scores, rs: BK, cs: 1 };
+                let p = MatRef { data: &scores[..], rs: BK, cs: 1 };
                 let ap = SharedMut(acc.as_mut_ptr());
                 panel_gemm(isa, p, (0, nq), v, (0, v.count(isa)), (k0, k0 + nk), ap, dh, true, Epilogue::None, false);
             }
@@ -133,6 +141,7 @@ simd_dispatch! {
                 }
             }
         }
+        SCRATCH.with(|c| c.set(bufs));
     }
 }
 
@@ -140,21 +149,23 @@ simd_dispatch! {
 const LANES: usize = 16;
 
 /// Row of scores: s_j = s_j * scale + bias_j, with bias_j 0 for a real key and -inf for a masked
-/// one; returns the row max (lane maxima; max is exact in any order). Plain arithmetic on
-/// 16-lane chunks, so it vectorizes at full width.
+/// one; returns the row max (lane maxima; max is exact in any order). Two plain passes (a map,
+/// then a read-only max over 16-lane chunks): fused into one loop, LLVM split the lanes into
+/// partial vectors whose stores stalled the next chunk's load.
 #[inline(always)]
 pub(crate) fn scale_mask_max(row: &mut [f32], bias: &[f32], scale: f32) -> f32 {
+    for (r, b) in row.iter_mut().zip(bias) {
+        *r = *r * scale + b;
+    }
     let mut mx = [f32::NEG_INFINITY; LANES];
     let n = row.len() / LANES * LANES;
-    for (r, b) in row[..n].chunks_exact_mut(LANES).zip(bias[..n].chunks_exact(LANES)) {
+    for c in row[..n].chunks_exact(LANES) {
         for l in 0..LANES {
-            r[l] = r[l] * scale + b[l];
-            mx[l] = if r[l] > mx[l] { r[l] } else { mx[l] }; // one vmaxps (f32::max adds NaN fix-ups)
+            mx[l] = if c[l] > mx[l] { c[l] } else { mx[l] }; // one vmaxps (f32::max adds NaN fix-ups)
         }
     }
-    for j in n..row.len() {
-        row[j] = row[j] * scale + bias[j];
-        mx[j - n] = mx[j - n].max(row[j]);
+    for (l, &v) in row[n..].iter().enumerate() {
+        mx[l] = if v > mx[l] { v } else { mx[l] };
     }
     mx.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
@@ -165,17 +176,19 @@ pub(crate) fn scale_mask_max(row: &mut [f32], bias: &[f32], scale: f32) -> f32 {
 /// enough to flip a near-zero gradient in the ALBERT AdamW parity test.)
 #[inline(always)]
 pub(crate) fn exp_masked(row: &mut [f32], keep: &[f32], m: f32) -> f32 {
+    // A map, then the sum: as one loop, LLVM interleaved the lanes with permutes.
+    for (r, k) in row.iter_mut().zip(keep) {
+        *r = exp_fast(*r - m) * k;
+    }
     let mut sum = [0f32; 8];
     let n = row.len() / 8 * 8;
-    for (r, k) in row[..n].chunks_exact_mut(8).zip(keep[..n].chunks_exact(8)) {
+    for c in row[..n].chunks_exact(8) {
         for l in 0..8 {
-            r[l] = exp_fast(r[l] - m) * k[l];
-            sum[l] += r[l];
+            sum[l] += c[l];
         }
     }
-    for j in n..row.len() {
-        row[j] = exp_fast(row[j] - m) * keep[j];
-        sum[j - n] += row[j];
+    for (l, &v) in row[n..].iter().enumerate() {
+        sum[l] += v;
     }
     ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]))
 }
