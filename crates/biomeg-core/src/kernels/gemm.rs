@@ -6,6 +6,7 @@
 //! C[m,n] (+)= sum_p A[i,p] * B[p,j], where A and B are strided views (so a transposed
 //! weight matrix W[n,k] is just B with row stride 1 and column stride k).
 
+use super::packed::{pack_panels, panel_gemm, Epilogue};
 use super::profile::{self, Op};
 use super::simd::{self, Isa};
 use super::SharedMut;
@@ -35,7 +36,6 @@ impl<'a> MatRef<'a> {
 }
 
 const KC: usize = 768;
-const MC: usize = 48; // multiple of every MR below (12, 6, 4)
 const NC: usize = 2048;
 
 /// Work per call below which threads are not worth spawning (FLOPs).
@@ -122,6 +122,9 @@ pub(crate) fn timed(f: impl FnOnce()) -> f64 {
     }
 }
 
+/// Columns j_begin..j_end of C on this thread: each (column block, K block) of B is packed into
+/// micro-kernel panels here, then `packed::panel_gemm` sweeps A over them (reading A's rows in
+/// place where the ISA can, packing them otherwise).
 #[allow(clippy::too_many_arguments)]
 fn gemm_serial(
     isa: Isa,
@@ -137,48 +140,41 @@ fn gemm_serial(
     j_end: usize,
     caller: bool,
 ) {
-    let (mr, nr) = (isa.mr(), isa.nr());
-    // Packing time is recorded on the calling thread only (the workers pack alike meanwhile).
+    let nr = isa.nr();
+    // Packing B is recorded on the calling thread only (the workers pack alike meanwhile);
+    // panel_gemm records its own packing of A.
     let prof = caller && profile::enabled();
     let mut packing = 0.0;
-    // Sized to the problem: attention calls this for small blocks many times.
-    let mut apack = vec![0f32; MC.min(m.next_multiple_of(mr)) * KC.min(k)];
-    let mut bpack = vec![0f32; NC.min((j_end - j_begin).next_multiple_of(nr)) * KC.min(k)];
+    // Sized to the problem: attention-sized calls come many times.
+    let mut bpack = Vec::with_capacity(NC.min((j_end - j_begin).next_multiple_of(nr)) * KC.min(k));
     let mut jc = j_begin;
     while jc < j_end {
         let nc = NC.min(j_end - jc);
         let mut pc = 0;
         while pc < k {
             let kc = KC.min(k - pc);
-            if prof {
-                packing += timed(|| pack_b(b, pc, kc, jc, nc, nr, &mut bpack));
-            } else {
-                pack_b(b, pc, kc, jc, nc, nr, &mut bpack);
+            let t = prof.then(profile::now_ms).flatten();
+            let b_block = MatRef { data: &b.data[pc * b.rs + jc * b.cs..], ..b };
+            let panels = pack_panels(isa, b_block, kc, nc, &mut bpack);
+            if let (Some(t0), Some(t1)) = (t, profile::now_ms()) {
+                packing += t1 - t0;
             }
-            let acc = accumulate || pc > 0;
-            let mut ic = 0;
-            while ic < m {
-                let mc = MC.min(m - ic);
-                if prof {
-                    packing += timed(|| pack_a(a, ic, mc, pc, kc, mr, &mut apack));
-                } else {
-                    pack_a(a, ic, mc, pc, kc, mr, &mut apack);
-                }
-                for jr in (0..nc).step_by(nr) {
-                    let nr_eff = nr.min(nc - jr);
-                    let bp = &bpack[jr * kc..(jr + nr) * kc];
-                    for ir in (0..mc).step_by(mr) {
-                        let mr_eff = mr.min(mc - ir);
-                        let ap = &apack[ir * kc..(ir + mr) * kc];
-                        // SAFETY: (ic+ir, jc+jr) tile lies inside C and inside this thread's columns.
-                        unsafe {
-                            let cp = c.0.add((ic + ir) * ldc + jc + jr);
-                            simd::microkernel(isa, kc, ap, bp, cp, ldc, mr_eff, nr_eff, acc);
-                        }
-                    }
-                }
-                ic += mc;
-            }
+            let a_block = MatRef { data: &a.data[pc * a.cs..], ..a };
+            // SAFETY: columns jc.. of C belong to this part.
+            let cj = unsafe { c.add(jc) };
+            panel_gemm(
+                isa,
+                a_block,
+                (0, m),
+                panels,
+                (0, panels.count(isa)),
+                (0, kc),
+                cj,
+                ldc,
+                accumulate || pc > 0,
+                Epilogue::None,
+                caller,
+            );
             pc += kc;
         }
         jc += nc;

@@ -191,7 +191,7 @@ fn gcd(a: usize, b: usize) -> usize {
 }
 
 /// On this thread: C[rows, panels] (+)= A[rows, 0..ks.1-ks.0] * B[ks.0..ks.1, panels], then `epi`
-/// on each tile. A is a row-major view (any row stride) whose column 0 is B's row ks.0; `c`
+/// on each tile. A is any strided view whose column 0 is B's row ks.0; `c`
 /// points at C's column of panel `qs.0`, row 0. Full MR-row tiles read A in place where the ISA
 /// has that micro-kernel; the rest of A is packed per (row block, K block).
 #[allow(clippy::too_many_arguments)]
@@ -212,10 +212,9 @@ pub(crate) fn panel_gemm(
     if rows.0 >= rows.1 || qs.0 >= qs.1 || ks.0 >= ks.1 {
         return;
     }
-    debug_assert!(a.cs == 1);
     let prof = caller && super::profile::enabled();
     let mut packing = 0.0;
-    let rows_kernel = simd::has_rows_kernel(isa) && !aliases_4k(a.rs, mr);
+    let rows_kernel = simd::has_rows_kernel(isa) && a.cs == 1 && !aliases_4k(a.rs, mr);
     let mut apack = vec![0f32; if rows_kernel { mr } else { MC.min((rows.1 - rows.0).next_multiple_of(mr)) } * KC.min(ks.1 - ks.0)];
     // Row blocks outermost: a block's C rows (MC x the part's columns) stay in L2 across the K
     // blocks instead of travelling to L3 and back once per K block.
