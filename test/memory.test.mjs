@@ -37,7 +37,7 @@ test('an int8 model holds less memory than the fp32 one, with the same parameter
       await loadBackend('native');
       globalThis.gc?.();
       const before = process.memoryUsage().rss;
-      const m = await BiomegModel.load(${JSON.stringify(MINILM)}, { backend: 'native', quantize: ${quantize ? JSON.stringify(quantize) : "undefined"} });
+      const m = await BiomegModel.load(${JSON.stringify(MINILM)}, { backend: 'native', quantize: ${quantize ? JSON.stringify(quantize) : 'undefined'} });
       const ids = new Uint32Array(64).fill(1000);
       await m.forward({ ids, batch: 1, seq: 64 });
       console.log(JSON.stringify({ grown: process.memoryUsage().rss - before, params: m.numParams }));`;
