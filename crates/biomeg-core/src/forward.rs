@@ -266,9 +266,10 @@ impl Encoder {
         let cfg = &self.cfg;
         let keep = cache.is_some();
         let (t, eps) = (b.batch * b.seq, cfg.eps);
-        let p_emb = scope(Op::Embeddings);
-        let mut x = self.embedding_sum(b);
+        let mut x = scope(Op::Embeddings).run(|| self.embedding_sum(b));
+        // Outside the embeddings scope: norm() times itself as LayerNorm (nested, it counted twice).
         let emb_ln = self.emb.ln.as_ref().and_then(|ln| norm(&mut x, ln, eps, keep));
+        let p_emb = scope(Op::Embeddings);
         dropout(&mut x, d.hidden, d.site(SITE_EMB));
         let proj_in = self.emb.project.as_ref().map(|p| {
             let y = linear_forward(p, &x, t);
