@@ -37,14 +37,17 @@ export interface EncoderRow {
   peak_rss_mb: number;
   params: number;
 }
-/** fp32 vs int8 forward on the same weights, alternating runs in one process. */
-export interface Int8Row {
+/** What a forward-pass row was measured on: model, backend, threads, batch shape, runs. */
+export interface ForwardRun {
   preset: string;
   backend: BackendName;
   threads: number;
   batch: number;
   seq: number;
   runs: number;
+}
+/** fp32 vs int8 forward on the same weights, alternating runs in one process. */
+export interface Int8Row extends ForwardRun {
   fp32_ms: number;
   int8_ms: number;
   /** Median of the per-pair fp32 / int8 time ratios. */
@@ -88,13 +91,7 @@ export const BERT_GEMM_SHAPES: Array<[number, number, number]> = [
 ];
 
 /** Per-op breakdown of one forward configuration (`biomeg bench --profile`), times per forward. */
-export interface ProfileRow {
-  preset: string;
-  backend: BackendName;
-  threads: number;
-  batch: number;
-  seq: number;
-  runs: number;
+export interface ProfileRow extends ForwardRun {
   quantization: 'fp32' | 'int8';
   forward_ms: number;
   /** `inner` ops (GEMM packing / activation quantization, thread hand-off) are part of others. */

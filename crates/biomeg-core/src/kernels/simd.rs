@@ -201,66 +201,53 @@ mod x86 {
         }
     }
 
+    /// The 12 x 32 tile body of both A layouts: C[0..mr_eff, 0..nr_eff] (+)= A B with 24 zmm
+    /// accumulators, `$a(p, r)` the address of A element (r, p), masked loads / stores for ragged
+    /// columns. A macro, not a function: each kernel keeps its A addressing constant (an
+    /// `#[inline]` helper taking the strides was not inlined and ran 3-4 % slower).
+    macro_rules! tile_12x32 {
+        ($kc:expr, $b:expr, $c:expr, $ldc:expr, $mr_eff:expr, $nr_eff:expr, $acc:expr, |$p:ident, $r:ident| $a:expr) => {{
+            const MR: usize = 12;
+            const NR: usize = 32;
+            let mut t = [[_mm512_setzero_ps(); 2]; MR];
+            for $p in 0..$kc {
+                let b0 = _mm512_loadu_ps($b.add($p * NR));
+                let b1 = _mm512_loadu_ps($b.add($p * NR + 16));
+                for $r in 0..MR {
+                    let ar = _mm512_set1_ps(*$a);
+                    t[$r][0] = _mm512_fmadd_ps(ar, b0, t[$r][0]);
+                    t[$r][1] = _mm512_fmadd_ps(ar, b1, t[$r][1]);
+                }
+            }
+            for (r, tr) in t.iter().enumerate().take($mr_eff) {
+                let row = $c.add(r * $ldc);
+                for (h, &th) in tr.iter().enumerate() {
+                    let p = row.add(16 * h);
+                    if $nr_eff == NR {
+                        _mm512_storeu_ps(p, if $acc { _mm512_add_ps(_mm512_loadu_ps(p), th) } else { th });
+                    } else {
+                        let cols = $nr_eff.saturating_sub(16 * h).min(16);
+                        let mask: __mmask16 = if cols == 16 { 0xFFFF } else { (1u16 << cols) - 1 };
+                        let v = if $acc { _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), th) } else { th };
+                        _mm512_mask_storeu_ps(p, mask, v);
+                    }
+                }
+            }
+        }};
+    }
+
+    /// 12 x 32 tile over packed A panels (element (r, p) at `a[p * 12 + r]`).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn mk_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mr_eff: usize, nr_eff: usize, acc: bool) {
-        const MR: usize = 12;
-        const NR: usize = 32;
-        let mut t = [[_mm512_setzero_ps(); 2]; MR];
-        for p in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-            let ap = a.add(p * MR);
-            for r in 0..MR {
-                let ar = _mm512_set1_ps(*ap.add(r));
-                t[r][0] = _mm512_fmadd_ps(ar, b0, t[r][0]);
-                t[r][1] = _mm512_fmadd_ps(ar, b1, t[r][1]);
-            }
-        }
-        if mr_eff == MR && nr_eff == NR {
-            for r in 0..MR {
-                let row = c.add(r * ldc);
-                for h in 0..2 {
-                    let v = if acc { _mm512_add_ps(_mm512_loadu_ps(row.add(16 * h)), t[r][h]) } else { t[r][h] };
-                    _mm512_storeu_ps(row.add(16 * h), v);
-                }
-            }
-        } else {
-            let mut tile = [0f32; MR * NR];
-            for r in 0..MR {
-                _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR), t[r][0]);
-                _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + 16), t[r][1]);
-            }
-            store_tile::<MR, NR>(&tile, c, ldc, mr_eff, nr_eff, acc);
-        }
+        tile_12x32!(kc, b, c, ldc, mr_eff, nr_eff, acc, |p, r| a.add(p * 12 + r))
     }
 
-    /// 12 x 32 tile like `mk_avx512`, broadcasting A from its 12 rows in place (lda apart).
+    /// The same tile broadcasting A from its 12 rows in place (element (r, p) at `a[r * lda + p]`).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn mk_avx512_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, nr_eff: usize, acc: bool) {
-        const MR: usize = 12;
-        const NR: usize = 32;
-        let mut t = [[_mm512_setzero_ps(); 2]; MR];
-        for p in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-            let ap = a.add(p);
-            for r in 0..MR {
-                let ar = _mm512_set1_ps(*ap.add(r * lda));
-                t[r][0] = _mm512_fmadd_ps(ar, b0, t[r][0]);
-                t[r][1] = _mm512_fmadd_ps(ar, b1, t[r][1]);
-            }
-        }
-        for r in 0..MR {
-            let row = c.add(r * ldc);
-            for h in 0..2 {
-                let cols = nr_eff.saturating_sub(16 * h).min(16);
-                let mask: __mmask16 = if cols == 16 { 0xFFFF } else { (1u16 << cols) - 1 };
-                let v = if acc { _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row.add(16 * h)), t[r][h]) } else { t[r][h] };
-                _mm512_mask_storeu_ps(row.add(16 * h), mask, v);
-            }
-        }
+        tile_12x32!(kc, b, c, ldc, 12, nr_eff, acc, |p, r| a.add(r * lda + p))
     }
 }
 
